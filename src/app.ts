@@ -1,0 +1,175 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator } from './auth/authenticator.js';
+import { createSesameAuthenticator } from './auth/sesame/authenticator.js';
+import type { Bus } from './bus/bus.js';
+import { createBus } from './bus/create-bus.js';
+import type { OptionValues } from './config.js';
+import type { DjangoSettings } from './django/settings.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { Readiness } from './server/http-routes.js';
+import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './server/server.js';
+
+export const SERVE_OPTIONS = [
+  ...SERVER_OPTIONS,
+  'django-db',
+  'bus',
+  'redis',
+  'channel',
+  'scope',
+  'log-level',
+] as const;
+
+export type ServeOptions = OptionValues<(typeof SERVE_OPTIONS)[number]>;
+
+export interface StartOptions {
+  readonly options: ServeOptions;
+  /** Required unless an authenticator is given. */
+  readonly django?: DjangoSettings;
+  readonly authenticator?: Authenticator;
+  readonly bus?: Bus;
+  readonly logger?: Logger;
+  readonly page?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /**
+   * When false (the default) start-up fails fast if the database or the bus cannot be reached.
+   * When true the server starts anyway, reports not ready and keeps retrying the bus.
+   */
+  readonly waitForServices?: boolean;
+}
+
+export interface Sidecast {
+  /** ws://host:port/ of the listening server. */
+  readonly url: string;
+  readonly port: number;
+  readonly server: SidecastServer;
+  readonly bus: Bus;
+  readonly metrics: Metrics;
+  readiness(): Promise<Readiness>;
+  /** Graceful stop: not ready, clients closed with 1001 over --drain-seconds, then closed. */
+  shutdown(): Promise<void>;
+  /** Immediate stop. */
+  close(): Promise<void>;
+}
+
+const READINESS_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** Assembles and starts one sidecast server: authenticator, bus, router and HTTP/WebSocket server. */
+export async function startSidecast(start: StartOptions): Promise<Sidecast> {
+  const { options } = start;
+  const logger = start.logger ?? createLogger(options.logLevel);
+  const metrics = createMetrics();
+  const authenticator =
+    start.authenticator ??
+    (await createSesameAuthenticator({
+      databaseUrl: options.djangoDb,
+      django: required(start.django),
+      scope: options.scope,
+      poolSize: Math.max(4, Math.min(options.authConcurrency, 32)),
+    }));
+  const bus =
+    start.bus ??
+    createBus(options, {
+      onDown: (detail) => {
+        metrics.busOutages.inc();
+        logger.error({ bus: options.bus }, detail);
+      },
+      onUp: () => logger.info({ bus: options.bus }, 'bus connected'),
+      onReconnect: () => {
+        metrics.busReconnects.inc();
+        logger.info({ bus: options.bus }, 'bus connection restored');
+      },
+      onDropped: (reason) => {
+        metrics.dropped.inc({ reason: 'not_utf8' });
+        logger.warn({ reason }, 'event dropped');
+      },
+    });
+
+  let server: SidecastServer | undefined;
+  const readiness = async (): Promise<Readiness> => {
+    const checks: Record<string, string> = {};
+    const busStatus = bus.status();
+    checks.bus = busStatus.ready ? 'ok' : (busStatus.detail ?? 'not ready');
+    try {
+      await withTimeout(authenticator.check(), READINESS_TIMEOUT_MS, 'database');
+      checks.database = 'ok';
+    } catch (error) {
+      checks.database = error instanceof Error ? error.message : String(error);
+    }
+    if (server?.draining) checks.server = 'draining';
+    return { ready: Object.values(checks).every((value) => value === 'ok'), checks };
+  };
+
+  server = createSidecastServer(options, {
+    authenticator,
+    metrics,
+    logger,
+    readiness,
+    publish: (payload) => bus.publish(payload),
+    ...(start.page ? { page: start.page } : {}),
+  });
+  const dispatch = server.dispatch;
+  try {
+    await bus.start(dispatch, { failFast: !start.waitForServices });
+  } catch (error) {
+    await authenticator.close();
+    throw error;
+  }
+  const address = await server.listen().catch(async (error: unknown) => {
+    await Promise.all([bus.close(), authenticator.close()]);
+    throw error;
+  });
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `ws://${host}:${address.port}/`;
+  logger.info(
+    { url, bus: options.bus, connectionsLimit: options.maxConnections },
+    'sidecast listening',
+  );
+
+  const running = server;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await running.close();
+    await Promise.all([bus.close(), authenticator.close()]);
+  };
+  return {
+    url,
+    port: address.port,
+    server: running,
+    bus,
+    metrics,
+    readiness,
+    async shutdown() {
+      logger.info(
+        { connections: running.connectionCount, seconds: options.drainSeconds },
+        'draining',
+      );
+      await running.drain(options.drainSeconds);
+      await close();
+      logger.info('stopped');
+    },
+    close,
+  };
+}
+
+function required(django: DjangoSettings | undefined): DjangoSettings {
+  if (!django) throw new Error('startSidecast needs Django settings or an authenticator');
+  return django;
+}

@@ -1,0 +1,20 @@
+export {
+  startSidecast,
+  SERVE_OPTIONS,
+  type Sidecast,
+  type StartOptions,
+  type ServeOptions,
+} from './app.js';
+export { parseArgs, loadDjangoSettings, OPTIONS, type Env } from './config.js';
+export {
+  SidecastError,
+  isSidecastError,
+  CloseCodes,
+  AUTH_FAILED_REASON,
+  type ErrorCode,
+} from './errors.js';
+export type { Authenticator, Principal } from './auth/authenticator.js';
+export type { Bus } from './bus/bus.js';
+export { createBus } from './bus/create-bus.js';
+export { createMemoryBus } from './bus/memory-bus.js';
+export type { DjangoSettings, SesameSettings } from './django/settings.js';

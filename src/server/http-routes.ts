@@ -1,0 +1,162 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { assertPublishable, MAX_EVENT_BYTES } from '../event.js';
+import { isSidecastError, SidecastError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, string>>;
+}
+
+export interface RouteContext {
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly readiness: () => Promise<Readiness>;
+  /** Set when POST /publish is enabled (SIDECAST_PUBLISH_KEY). */
+  readonly publishKey: string;
+  readonly publish: (payload: string) => Promise<void>;
+  /** Serves extra pages (the demo); returns false when it does not own the path. */
+  readonly page?: (request: IncomingMessage, response: ServerResponse) => boolean;
+}
+
+function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  response.end(text);
+}
+
+function keysMatch(given: string, expected: string): boolean {
+  // Hashing first makes both sides the same length, so the comparison time says nothing about the key.
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** The batch limit: a JSON array of events may hold this many bytes in all. */
+const MAX_BODY_BYTES = 16 * MAX_EVENT_BYTES;
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function tooLarge(): SidecastError {
+  return new SidecastError(
+    'PUBLISH_REFUSED',
+    `request body is larger than ${MAX_BODY_BYTES} bytes`,
+    { status: 413 },
+  );
+}
+
+function refuse(status: number, message: string): SidecastError {
+  return new SidecastError('PUBLISH_REFUSED', message, { status });
+}
+
+/**
+ * Splits a request body into event payloads. A JSON object is one event, forwarded as sent; each
+ * element of a JSON array is re-serialized on its own (an array has no other per-event bytes).
+ */
+function payloadsOf(body: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new SidecastError('EVENT_INVALID', 'body is not valid JSON', { status: 400 });
+  }
+  const payloads = Array.isArray(parsed) ? parsed.map((event) => JSON.stringify(event)) : [body];
+  if (payloads.length === 0)
+    throw new SidecastError('EVENT_INVALID', 'empty array: no events to publish', { status: 400 });
+  payloads.forEach((payload, index) => {
+    try {
+      assertPublishable(payload);
+    } catch (error) {
+      if (isSidecastError(error) && Array.isArray(parsed)) {
+        throw new SidecastError(error.code, `event ${index}: ${error.message}`, {
+          status: error.status ?? 400,
+        });
+      }
+      throw error;
+    }
+  });
+  return payloads;
+}
+
+async function handlePublish(
+  request: IncomingMessage,
+  response: ServerResponse,
+  context: RouteContext,
+): Promise<void> {
+  if (context.publishKey === '')
+    throw refuse(404, 'POST /publish is disabled: set SIDECAST_PUBLISH_KEY to enable it');
+  const authorization = request.headers.authorization ?? '';
+  const match = /^Bearer (.+)$/.exec(authorization);
+  if (!match || !keysMatch(match[1]!, context.publishKey)) {
+    throw refuse(401, 'missing or wrong bearer key');
+  }
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw refuse(415, 'content-type must be application/json');
+  const payloads = payloadsOf(await readBody(request));
+  for (const payload of payloads) await context.publish(payload);
+  sendJson(response, 202, { published: payloads.length });
+}
+
+/** Answers plain HTTP requests; WebSocket upgrades never come here. */
+export function createRequestHandler(context: RouteContext) {
+  return (request: IncomingMessage, response: ServerResponse): void => {
+    const path = (request.url ?? '/').split('?')[0];
+    const route = async () => {
+      if (request.method === 'POST' && path === '/publish')
+        return handlePublish(request, response, context);
+      if (request.method !== 'GET' && request.method !== 'HEAD')
+        throw refuse(405, 'method not allowed');
+      if (path === '/healthz') return sendJson(response, 200, { status: 'ok' });
+      if (path === '/readyz') {
+        const readiness = await context.readiness();
+        return sendJson(response, readiness.ready ? 200 : 503, {
+          ready: readiness.ready,
+          checks: readiness.checks,
+        });
+      }
+      if (path === '/metrics') {
+        const text = await context.metrics.registry.metrics();
+        response.writeHead(200, { 'content-type': context.metrics.registry.contentType });
+        response.end(text);
+        return;
+      }
+      if (context.page?.(request, response)) return;
+      response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      response.end('sidecast: connect with a WebSocket client\n');
+    };
+    route().catch((error: unknown) => {
+      if (response.headersSent) return;
+      if (isSidecastError(error) && error.status !== undefined) {
+        if (error.status >= 500)
+          context.logger.warn({ code: error.code, err: error.message }, 'publish failed');
+        sendJson(response, error.status, { error: error.code, message: error.message });
+        return;
+      }
+      context.logger.error({ err: error }, 'request failed');
+      sendJson(response, 500, { error: 'INTERNAL', message: 'internal error' });
+    });
+  };
+}
