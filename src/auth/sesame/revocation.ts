@@ -1,0 +1,79 @@
+/**
+ * The revocation key: user state that enters the signature but never the token, so that
+ * changing it revokes every token of that user (spec A.5).
+ */
+import type { SesameSettings } from '../../django/settings.js';
+import { SidecastError } from '../../errors.js';
+
+/** The user columns a token depends on, as Django's ORM would return them. */
+export interface SesameUser {
+  password: string | null;
+  email: string | null;
+  /** Python isoformat of last_login, or null */
+  lastLogin: string | null;
+}
+
+/**
+ * For these hashers django-sesame keeps only the trailing hash, leaving the salt out of what
+ * it signs. A Map, so that a password such as "constructor$..." finds nothing.
+ */
+export const HASH_SIZES: ReadonlyMap<string, number> = new Map([
+  ['pbkdf2_sha256', 44],
+  ['pbkdf2_sha1', 28],
+  ['argon2', 22],
+  ['bcrypt_sha256', 31],
+  ['bcrypt', 31],
+  ['sha1', 40],
+  ['md5', 32],
+  ['crypt', 11],
+]);
+
+function passwordPart(password: string): string {
+  const dollar = password.indexOf('$');
+  const algorithm = dollar === -1 ? password : password.slice(0, dollar);
+  const size = HASH_SIZES.get(algorithm);
+  if (size === undefined) return password;
+  // Python slices by code point, not by UTF-16 unit.
+  return Array.from(password).slice(-size).join('');
+}
+
+/**
+ * Throws SidecastError('AUTH_FAILED') when INVALIDATE_ON_EMAIL_CHANGE meets a NULL email,
+ * where Python fails with a TypeError.
+ */
+export function revocationKey(user: SesameUser, sesame: SesameSettings): string {
+  let key = '';
+  if (sesame.invalidateOnPasswordChange && user.password !== null) {
+    key += passwordPart(user.password);
+  }
+  if (sesame.invalidateOnEmailChange) {
+    if (user.email === null) {
+      throw new SidecastError(
+        'AUTH_FAILED',
+        'SESAME_INVALIDATE_ON_EMAIL_CHANGE is on but the user email is NULL',
+      );
+    }
+    key += user.email;
+  }
+  if (sesame.oneTime && user.lastLogin !== null) key += user.lastLogin;
+  return key;
+}
+
+// PG to_char(... 'YYYY-MM-DD"T"HH24:MI:SS.US'), MySQL DATE_FORMAT(... '%Y-%m-%dT%H:%i:%s.%f')
+// and SQLite's stored text all fit this shape.
+const STORED_DATETIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?$/;
+
+/**
+ * Python's datetime.isoformat() for a last_login read from the database as text: the
+ * fraction only when microseconds are not zero, "+00:00" only for aware (USE_TZ) values.
+ * The text must already be in UTC when useTz, in TIME_ZONE otherwise.
+ */
+export function isoformatFromStorage(stored: string, useTz: boolean): string {
+  const match = STORED_DATETIME.exec(stored);
+  if (match === null) {
+    throw new SidecastError('DB_SCHEMA', `unexpected last_login value ${JSON.stringify(stored)}`);
+  }
+  const [, date, time, fraction = ''] = match;
+  const micro = fraction.padEnd(6, '0');
+  return `${date}T${time}${micro === '000000' ? '' : `.${micro}`}${useTz ? '+00:00' : ''}`;
+}
