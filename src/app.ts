@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticator.js';
-import { createSesameAuthenticator } from './auth/sesame/authenticator.js';
 import type { Bus } from './bus/bus.js';
 import { createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
@@ -76,7 +75,9 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   const metrics = createMetrics();
   const authenticator =
     start.authenticator ??
-    (await createSesameAuthenticator({
+    (await (
+      await import('./auth/sesame/authenticator.js')
+    ).createSesameAuthenticator({
       databaseUrl: options.djangoDb,
       django: required(start.django),
       scope: options.scope,

@@ -1,5 +1,7 @@
 import type { BusKind } from '../config.js';
 import type { Bus, BusObserver } from './bus.js';
+import cluster from 'node:cluster';
+import { createClusterMemoryBus } from './cluster-bus.js';
 import { createMemoryBus } from './memory-bus.js';
 import { createRedisBus } from './redis-bus.js';
 
@@ -12,7 +14,7 @@ export interface BusOptions {
 export function createBus(options: BusOptions, observer?: BusObserver): Bus {
   switch (options.bus) {
     case 'memory':
-      return createMemoryBus();
+      return cluster.isWorker ? createClusterMemoryBus() : createMemoryBus();
     case 'redis':
       return createRedisBus({
         url: options.redis,

@@ -46,6 +46,8 @@ export interface SidecastServer {
   /** The one fan-out entry point: bus drivers hand every payload here. */
   dispatch(payload: string): number;
   readonly connectionCount: number;
+  /** Authenticated connections registered for events. */
+  readonly liveConnectionCount: number;
   readonly draining: boolean;
   /** Stops accepting and closes clients with 1001, spread over `seconds`. */
   drain(seconds: number): Promise<void>;
@@ -229,6 +231,9 @@ export function createSidecastServer(
     dispatch,
     get connectionCount() {
       return connections.size;
+    },
+    get liveConnectionCount() {
+      return router.connectionCount;
     },
     get draining() {
       return draining;

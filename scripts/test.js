@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// The test command: format and lint, type-check, build, then every test suite with node's runner.
+// `npm test -- unit` (or component, integration, browser) runs one suite; CI=true makes every
+// service a test needs mandatory (tests fail instead of skipping when a service is missing).
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const SUITES = ['unit', 'component', 'integration', 'browser'];
+const requested = process.argv.slice(2);
+const suites = requested.length > 0 ? requested : SUITES;
+
+function run(command, args) {
+  const result = spawnSync(command, args, { stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+function testFiles(suite) {
+  const dir = join('test', suite);
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.test.ts'))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+if (requested.length === 0) {
+  run('npx', ['prettier', '--check', '--log-level', 'warn', '.']);
+  run('npx', ['eslint', '.']);
+  run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
+}
+run('npx', ['tsc', '-p', 'tsconfig.build.json']);
+
+const files = suites.flatMap(testFiles);
+// Integration tests share machine-wide services; one file at a time keeps their timing honest.
+run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', ...files]);

@@ -1,0 +1,86 @@
+import type { Authenticator, Principal } from '../authenticator.js';
+import { authFailed, authUnavailable, isSidecastError, SidecastError } from '../../errors.js';
+import { openDjangoDb } from '../../django/db.js';
+import type { DjangoSettings } from '../../django/settings.js';
+import { createDjangoStore, type DjangoStore, type DjangoUser } from '../../django/store.js';
+import { resolveUserModel } from '../../django/user-model.js';
+import { createTokenCodec, type TokenCodec } from './codec.js';
+import { selectPacker } from './packers.js';
+
+export interface SesameAuthenticatorOptions {
+  readonly databaseUrl: string;
+  readonly django: DjangoSettings;
+  /** django-sesame scope the tokens were made for ("" by default, as in the guide). */
+  readonly scope: string;
+  readonly poolSize?: number;
+}
+
+export interface SesameAuthenticator extends Authenticator {
+  /** What sesame.utils.get_token would return now for this user (for `sidecast token` and `connect --as`). */
+  mintToken(username: string, scope?: string): Promise<string>;
+}
+
+function nowSeconds(): number {
+  return Date.now() / 1000;
+}
+
+/** Database errors during authentication mean "try again", never "authentication failed". */
+async function guarded<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isSidecastError(error) && error.code !== 'DB_UNAVAILABLE') throw error;
+    throw authUnavailable('database unavailable during authentication', error);
+  }
+}
+
+/**
+ * Validates django-sesame v2 tokens the way sesame.utils.get_user does, reading the Django
+ * database directly, then computes the content types the user may view or change.
+ * Opening it fails fast when the database is unreachable or lacks Django's tables.
+ */
+export async function createSesameAuthenticator(
+  options: SesameAuthenticatorOptions,
+): Promise<SesameAuthenticator> {
+  const { django, scope } = options;
+  const db = await openDjangoDb(options.databaseUrl, { poolSize: options.poolSize ?? 8 });
+  let store: DjangoStore;
+  let codec: TokenCodec;
+  try {
+    const model = await resolveUserModel(db, django);
+    codec = createTokenCodec(django, selectPacker(django.sesame.packer, model.lookupFieldType));
+    store = createDjangoStore(db, model, django);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+
+  async function principalOf(user: DjangoUser): Promise<Principal> {
+    const contentTypeIds = await store.contentTypeIds(user);
+    return { userId: user.pk, username: user.username, contentTypeIds };
+  }
+
+  return {
+    async authenticate(token) {
+      const decoded = codec.decode(token, nowSeconds());
+      if (!decoded.ok) throw authFailed(decoded.reason);
+      return guarded(async () => {
+        const user = await store.findUser(decoded.pk);
+        if (!user || !user.isActive) throw authFailed('unknown or inactive user');
+        if (!codec.verify(decoded, user, scope))
+          throw authFailed(`invalid token for user ${user.pk}`);
+        if (django.sesame.oneTime) await store.recordLogin(user, new Date());
+        return principalOf(user);
+      });
+    },
+    async mintToken(username, tokenScope = scope) {
+      const user = await store.findUserByUsername(username);
+      if (!user) throw new SidecastError('USER_NOT_FOUND', `no user named "${username}"`);
+      if (!user.isActive)
+        throw new SidecastError('USER_NOT_FOUND', `user "${username}" is inactive`);
+      return codec.create(user.lookup, user, tokenScope, nowSeconds());
+    },
+    check: () => store.check(),
+    close: () => store.close(),
+  };
+}
