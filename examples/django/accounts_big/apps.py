@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AccountsBigConfig(AppConfig):
+    name = "accounts_big"

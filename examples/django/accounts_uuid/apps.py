@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AccountsUuidConfig(AppConfig):
+    name = "accounts_uuid"
