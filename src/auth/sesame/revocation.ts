@@ -58,22 +58,3 @@ export function revocationKey(user: SesameUser, sesame: SesameSettings): string 
   if (sesame.oneTime && user.lastLogin !== null) key += user.lastLogin;
   return key;
 }
-
-// PG to_char(... 'YYYY-MM-DD"T"HH24:MI:SS.US'), MySQL DATE_FORMAT(... '%Y-%m-%dT%H:%i:%s.%f')
-// and SQLite's stored text all fit this shape.
-const STORED_DATETIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?$/;
-
-/**
- * Python's datetime.isoformat() for a last_login read from the database as text: the
- * fraction only when microseconds are not zero, "+00:00" only for aware (USE_TZ) values.
- * The text must already be in UTC when useTz, in TIME_ZONE otherwise.
- */
-export function isoformatFromStorage(stored: string, useTz: boolean): string {
-  const match = STORED_DATETIME.exec(stored);
-  if (match === null) {
-    throw new SidecastError('DB_SCHEMA', `unexpected last_login value ${JSON.stringify(stored)}`);
-  }
-  const [, date, time, fraction = ''] = match;
-  const micro = fraction.padEnd(6, '0');
-  return `${date}T${time}${micro === '000000' ? '' : `.${micro}`}${useTz ? '+00:00' : ''}`;
-}
