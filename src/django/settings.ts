@@ -24,6 +24,17 @@ export interface DjangoSettings {
   readonly authUserModel: string;
   /** USE_TZ: Django 5+ default is true; decides how last_login is formatted (one-time tokens). */
   readonly useTz: boolean;
+  /**
+   * TIME_ZONE. Only read when USE_TZ is false: Django then keeps last_login as naive local time
+   * in this zone (on PostgreSQL, sidecast converts to it). Default "UTC".
+   */
+  readonly timeZone?: string;
+  /** The user model's Meta.db_table, when the project sets one (else "<app_label>_<model>"). */
+  readonly userTable?: string | null;
+  /** The user model's USERNAME_FIELD (default: "username", else "email", else the pk). */
+  readonly usernameField?: string | null;
+  /** The user model's EMAIL_FIELD (default "email", when that column exists). */
+  readonly emailField?: string | null;
   readonly sesame: SesameSettings;
 }
 

@@ -1,0 +1,304 @@
+/**
+ * Reads users and permissions from the Django database the way django-sesame and Django's
+ * ModelBackend see them. A normal user costs two round trips (user row, then permissions);
+ * an active superuser one; content types come from a shared cache.
+ */
+import type { FieldType, PkValue } from '../auth/sesame/packers.js';
+import { SidecastError } from '../errors.js';
+import {
+  createContentTypeCache,
+  GRANTING_ACTIONS,
+  type ContentTypeCache,
+} from './content-types.js';
+import type { DjangoDb } from './db.js';
+import {
+  checkTimeZone,
+  isoformat,
+  isoformatFromDb,
+  lastLoginExpression,
+  nowMicros,
+  storageText,
+  wallTime,
+} from './last-login.js';
+import type { DjangoSettings } from './settings.js';
+import type { KeyEncoding, UserModel } from './user-model.js';
+
+export interface DjangoUser {
+  /** str(user.pk): decimal, dashed lowercase UUID, or the text itself. */
+  readonly pk: string;
+  /** The SESAME_PRIMARY_KEY_FIELD value (or pk) in the form the sesame packers use. */
+  readonly lookup: PkValue;
+  /** The USERNAME_FIELD value. */
+  readonly username: string;
+  readonly password: string | null;
+  readonly email: string | null;
+  /** Python isoformat of last_login (spec A.5), or null. */
+  readonly lastLogin: string | null;
+  readonly isActive: boolean;
+  readonly isSuperuser: boolean;
+}
+
+export interface DjangoStore {
+  /** The user whose lookup field equals `lookup`, active or not; null when there is none. */
+  findUser(lookup: PkValue): Promise<DjangoUser | null>;
+  findUserByUsername(username: string): Promise<DjangoUser | null>;
+  /** get_content_types(user) from the websockets guide, with ModelBackend rules (spec B.1, B.2). */
+  contentTypeIds(user: DjangoUser): Promise<Set<number>>;
+  /** Sets last_login as django-sesame does for one-time tokens; resolves to its new isoformat. */
+  recordLogin(user: DjangoUser, now?: Date | bigint): Promise<string>;
+  /** Resolves when the database answers. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DjangoStoreOptions {
+  /** How long the django_content_type rows are reused. Default 30 s. */
+  readonly contentTypeTtlMs?: number;
+  /**
+   * A permission naming an unknown content type reloads the rows early, at most this often.
+   * Default 1 s.
+   */
+  readonly contentTypeRefreshMs?: number;
+}
+
+interface UserRow {
+  pk: unknown;
+  lookup: unknown;
+  username: unknown;
+  password: string | null;
+  email: string | null;
+  last_login: unknown;
+  is_active: unknown;
+  is_superuser: unknown;
+}
+
+const BITS: Partial<Record<FieldType, bigint>> = {
+  SmallAutoField: 16n,
+  SmallIntegerField: 16n,
+  PositiveSmallIntegerField: 16n,
+  AutoField: 32n,
+  IntegerField: 32n,
+  PositiveIntegerField: 32n,
+  BigAutoField: 64n,
+  BigIntegerField: 64n,
+  PositiveBigIntegerField: 64n,
+};
+
+/** connection.ops.integer_field_range: signed, Positive* from 0; MySQL's Positive* are UNSIGNED. */
+function inIntegerRange(value: bigint, type: FieldType, dialect: DjangoDb['dialect']): boolean {
+  const bits = BITS[type] ?? 64n;
+  const positive = type.startsWith('Positive');
+  const min = positive ? 0n : -(1n << (bits - 1n));
+  const max = positive && dialect === 'mysql' ? (1n << bits) - 1n : (1n << (bits - 1n)) - 1n;
+  return value >= min && value <= max;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The value to bind for a key column, or null when no row can match it. */
+function keyParam(
+  value: PkValue,
+  encoding: KeyEncoding,
+  type: FieldType,
+  dialect: DjangoDb['dialect'],
+): unknown {
+  switch (encoding) {
+    case 'integer':
+      if (typeof value !== 'bigint') return null;
+      return inIntegerRange(value, type, dialect) ? value : null;
+    case 'uuid':
+    case 'uuid-hex': {
+      if (typeof value !== 'string' || !UUID_RE.test(value.toLowerCase())) return null;
+      const dashed = value.toLowerCase();
+      return encoding === 'uuid' ? dashed : dashed.replaceAll('-', '');
+    }
+    case 'text':
+      return typeof value === 'string' ? value : null;
+    case 'binary':
+      return value instanceof Uint8Array ? value : null;
+  }
+}
+
+/** A key column value as the packers see it. */
+function keyValue(raw: unknown, encoding: KeyEncoding): PkValue {
+  switch (encoding) {
+    case 'integer':
+      return BigInt(String(raw));
+    case 'uuid':
+    case 'uuid-hex': {
+      const hex = String(raw).toLowerCase().replaceAll('-', '');
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    }
+    case 'text':
+      return String(raw);
+    case 'binary':
+      return raw instanceof Uint8Array
+        ? new Uint8Array(raw)
+        : new TextEncoder().encode(String(raw));
+  }
+}
+
+function keyText(value: PkValue): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'bigint') return value.toString();
+  return Buffer.from(value).toString('hex');
+}
+
+function truthy(value: unknown): boolean {
+  return value === true || value === 1 || value === 1n || value === '1' || value === 't';
+}
+
+export function createDjangoStore(
+  db: DjangoDb,
+  model: UserModel,
+  settings: DjangoSettings,
+  options: DjangoStoreOptions = {},
+): DjangoStore {
+  const q = (identifier: string): string => db.quote(identifier);
+  const timeZone = settings.timeZone ?? 'UTC';
+  if (!settings.useTz) checkTimeZone(timeZone);
+  const contentTypes: ContentTypeCache = createContentTypeCache(db, {
+    ttlMs: options.contentTypeTtlMs,
+    minRefreshMs: options.contentTypeRefreshMs,
+  });
+
+  const column = (name: string | null, otherwise: string): string =>
+    name === null ? otherwise : q(name);
+  const lastLogin =
+    model.lastLoginColumn === null
+      ? 'NULL'
+      : lastLoginExpression(db.dialect, q(model.lastLoginColumn), settings.useTz, timeZone);
+  const selectUser =
+    `SELECT ${q(model.pkColumn)} AS ${q('pk')}, ${q(model.lookupColumn)} AS ${q('lookup')}, ` +
+    `${q(model.usernameColumn)} AS ${q('username')}, ${q(model.passwordColumn)} AS ${q('password')}, ` +
+    `${column(model.emailColumn, 'NULL')} AS ${q('email')}, ${lastLogin} AS ${q('last_login')}, ` +
+    // No is_active column: AbstractBaseUser.is_active is True. No PermissionsMixin: no superuser.
+    `${column(model.isActiveColumn, '1')} AS ${q('is_active')}, ` +
+    `${column(model.isSuperuserColumn, '0')} AS ${q('is_superuser')} ` +
+    `FROM ${q(model.table)} WHERE `;
+  const byLookup = `${selectUser}${q(model.lookupColumn)} = ?`;
+  const byUsername = `${selectUser}${q(model.usernameColumn)} = ?`;
+
+  // Direct and group permissions in one round trip; both halves join the permission's own
+  // content type, whose app_label prefixes the permission string (spec B.1).
+  const permissions =
+    model.groupsTable === null || model.permissionsTable === null
+      ? null
+      : `SELECT ct.app_label AS app_label, p.codename AS codename
+FROM ${q('auth_permission')} p
+JOIN ${q(model.permissionsTable)} up ON up.${q('permission_id')} = p.id
+JOIN ${q('django_content_type')} ct ON ct.id = p.content_type_id
+WHERE up.${q(model.permissionsUserColumn ?? '')} = ?
+UNION ALL
+SELECT ct.app_label, p.codename
+FROM ${q('auth_permission')} p
+JOIN ${q('auth_group_permissions')} gp ON gp.permission_id = p.id
+JOIN ${q(model.groupsTable)} ug ON ug.${q('group_id')} = gp.group_id
+JOIN ${q('django_content_type')} ct ON ct.id = p.content_type_id
+WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
+  const updateLastLogin =
+    model.lastLoginColumn === null
+      ? null
+      : `UPDATE ${q(model.table)} SET ${q(model.lastLoginColumn)} = ? WHERE ${q(model.pkColumn)} = ?`;
+
+  function toUser(row: UserRow): DjangoUser {
+    const pk = keyValue(row.pk, model.pkEncoding);
+    return Object.freeze({
+      pk: keyText(pk),
+      lookup: keyValue(row.lookup, model.lookupEncoding),
+      username: row.username === null ? '' : String(row.username),
+      password: row.password,
+      email: row.email,
+      lastLogin: isoformatFromDb(row.last_login, settings.useTz),
+      // Current Django rejects a NULL is_active too (getattr(user, "is_active", True) is None).
+      isActive: truthy(row.is_active),
+      isSuperuser: truthy(row.is_superuser),
+    });
+  }
+
+  async function first(sql: string, param: unknown): Promise<DjangoUser | null> {
+    const rows = await db.query<UserRow>(sql, [param]);
+    return rows[0] === undefined ? null : toUser(rows[0]);
+  }
+
+  /** The user's pk bound for later statements, from its text form. */
+  function pkParam(user: DjangoUser): unknown {
+    switch (model.pkEncoding) {
+      case 'integer':
+        return BigInt(user.pk);
+      case 'uuid-hex':
+        return user.pk.replaceAll('-', '');
+      case 'binary':
+        return Buffer.from(user.pk, 'hex');
+      default:
+        return user.pk;
+    }
+  }
+
+  return {
+    async findUser(lookup) {
+      const param = keyParam(lookup, model.lookupEncoding, model.lookupFieldType, db.dialect);
+      return param === null ? null : first(byLookup, param);
+    },
+
+    findUserByUsername(username) {
+      return first(byUsername, username);
+    },
+
+    async contentTypeIds(user) {
+      // ModelBackend: an inactive user has no permission at all, superuser or not.
+      if (!user.isActive) return new Set();
+      let index = await contentTypes.get();
+      if (user.isSuperuser) return new Set(index.ids);
+      if (permissions === null) return new Set();
+      const param = pkParam(user);
+      const rows = await db.query<{ app_label: string; codename: string }>(permissions, [
+        param,
+        param,
+      ]);
+      // Only view_ and change_ codenames can match "<app_label>.view_<model>" or change_.
+      const granting = rows
+        .filter((row) => GRANTING_ACTIONS.some((action) => row.codename.startsWith(`${action}_`)))
+        .map((row) => `${row.app_label}.${row.codename}`);
+      if (granting.some((perm) => !index.grants.has(perm))) {
+        // Possibly a content type created after the cache was filled: look again (rate-limited).
+        index = await contentTypes.refresh();
+      }
+      const ids = new Set<number>();
+      for (const perm of granting) {
+        const id = index.grants.get(perm);
+        if (id !== undefined) ids.add(id);
+      }
+      return ids;
+    },
+
+    async recordLogin(user, now) {
+      if (updateLastLogin === null) {
+        throw new SidecastError(
+          'DB_SCHEMA',
+          `table "${model.table}" has no last_login column, which SESAME_ONE_TIME needs`,
+        );
+      }
+      const micros =
+        now === undefined
+          ? nowMicros()
+          : typeof now === 'bigint'
+            ? now
+            : BigInt(now.getTime()) * 1000n;
+      const local = wallTime(micros, settings.useTz ? 'UTC' : timeZone);
+      // PostgreSQL stores an instant; MySQL and SQLite store the wall time Django would write.
+      const stored =
+        db.dialect === 'postgres' ? isoformat(wallTime(micros), '+00:00') : storageText(local);
+      await db.query(updateLastLogin, [stored, pkParam(user)]);
+      return isoformat(local, settings.useTz ? '+00:00' : '');
+    },
+
+    async check() {
+      await db.query('SELECT 1 AS ok');
+    },
+
+    close() {
+      return db.close();
+    },
+  };
+}
