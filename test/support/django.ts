@@ -21,7 +21,8 @@ const VENV_DIR = join(DJANGO_PROJECT_DIR, '.venv');
 const REQUIREMENTS = join(DJANGO_PROJECT_DIR, 'requirements.txt');
 const DRIVER_SCRIPT = join(REPO_ROOT, 'test', 'support', 'django-driver.py');
 const HASH_FILE = join(VENV_DIR, 'requirements.sha256');
-const LOCK_DIR = join(VENV_DIR, 'install.lock');
+/** Beside the venv, not inside it: `venv --clear` empties the venv directory. */
+const LOCK_DIR = join(DJANGO_PROJECT_DIR, '.venv-install.lock');
 /** A lock older than this was left by a killed run; installs take well under a minute. */
 const STALE_LOCK_MS = 10 * 60_000;
 
@@ -65,7 +66,6 @@ async function venvIsCurrent(wanted: string): Promise<boolean> {
 
 /** mkdir is atomic, so it serializes installs across the test files node:test runs in parallel. */
 async function withInstallLock(work: () => Promise<void>): Promise<void> {
-  await mkdir(VENV_DIR, { recursive: true });
   for (;;) {
     try {
       await mkdir(LOCK_DIR);
@@ -92,7 +92,9 @@ async function buildVenv(): Promise<string> {
   if (await venvIsCurrent(wanted)) return venvPython();
   await withInstallLock(async () => {
     if (await venvIsCurrent(wanted)) return; // built by another test file meanwhile
-    await run(process.env.SIDECAST_PYTHON ?? 'python3', ['-m', 'venv', VENV_DIR]);
+    // A venv whose python is gone (the base interpreter moved) cannot be repaired in place.
+    const clear = (await exists(venvPython())) ? [] : ['--clear'];
+    await run(process.env.SIDECAST_PYTHON ?? 'python3', ['-m', 'venv', ...clear, VENV_DIR]);
     const pip = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q'];
     await run(venvPython(), [...pip, '-r', REQUIREMENTS]);
     await writeFile(HASH_FILE, wanted);
