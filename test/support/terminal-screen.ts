@@ -4,6 +4,9 @@
  * the few controls readline uses: CR, LF, BS, cursor moves (CSI n A/B/C/D/G) and erasing
  * (CSI K, CSI J); other escape sequences (bracketed paste, colours) change nothing visible here.
  */
+/** A control sequence after its ESC: `[`, an optional `?`, numbers, a final letter. */
+const CSI = /^\[(\??)([\d;]*)([A-Za-z])/;
+
 export function renderScreen(output: string): string[] {
   const rows: string[][] = [[]];
   let row = 0;
@@ -13,9 +16,9 @@ export function renderScreen(output: string): string[] {
   for (let i = 0; i < output.length; i++) {
     const char = output[i]!;
     if (char === '\x1b') {
-      const match = /^\x1b\[(\??)([\d;]*)([A-Za-z])/.exec(output.slice(i));
+      const match = CSI.exec(output.slice(i + 1));
       if (!match) continue;
-      i += match[0].length - 1;
+      i += match[0].length;
       if (match[1] === '?') continue;
       const n = match[2] === '' ? undefined : Number(match[2]!.split(';')[0]);
       switch (match[3]) {
