@@ -4,6 +4,7 @@
  */
 import type { FieldType } from '../auth/sesame/packers.js';
 import type { DjangoDb } from './db.js';
+import { truthy } from './values.js';
 
 export interface ColumnInfo {
   readonly name: string;
@@ -36,10 +37,6 @@ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?
 ORDER BY ORDINAL_POSITION`;
 
 const SQLITE_COLUMNS = 'SELECT name, type, pk FROM pragma_table_info(?)';
-
-function truthy(value: unknown): boolean {
-  return value === true || value === 1 || value === '1' || value === 't';
-}
 
 /** The columns of `table`, or null when the table does not exist. */
 export async function describeTable(db: DjangoDb, table: string): Promise<ColumnInfo[] | null> {

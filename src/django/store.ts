@@ -3,7 +3,7 @@
  * ModelBackend see them. A normal user costs two round trips (user row, then permissions);
  * an active superuser one; content types come from a shared cache.
  */
-import type { FieldType, PkValue } from '../auth/sesame/packers.js';
+import type { PkValue } from '../auth/sesame/packers.js';
 import { SidecastError } from '../errors.js';
 import {
   createContentTypeCache,
@@ -21,7 +21,8 @@ import {
   wallTime,
 } from './last-login.js';
 import type { DjangoSettings } from './settings.js';
-import type { KeyEncoding, UserModel } from './user-model.js';
+import type { UserModel } from './user-model.js';
+import { keyParam, keyText, keyValue, pkFromText, truthy } from './values.js';
 
 export interface DjangoUser {
   /** str(user.pk): decimal, dashed lowercase UUID, or the text itself. */
@@ -70,82 +71,6 @@ interface UserRow {
   last_login: unknown;
   is_active: unknown;
   is_superuser: unknown;
-}
-
-const BITS: Partial<Record<FieldType, bigint>> = {
-  SmallAutoField: 16n,
-  SmallIntegerField: 16n,
-  PositiveSmallIntegerField: 16n,
-  AutoField: 32n,
-  IntegerField: 32n,
-  PositiveIntegerField: 32n,
-  BigAutoField: 64n,
-  BigIntegerField: 64n,
-  PositiveBigIntegerField: 64n,
-};
-
-/** connection.ops.integer_field_range: signed, Positive* from 0; MySQL's Positive* are UNSIGNED. */
-function inIntegerRange(value: bigint, type: FieldType, dialect: DjangoDb['dialect']): boolean {
-  const bits = BITS[type] ?? 64n;
-  const positive = type.startsWith('Positive');
-  const min = positive ? 0n : -(1n << (bits - 1n));
-  const max = positive && dialect === 'mysql' ? (1n << bits) - 1n : (1n << (bits - 1n)) - 1n;
-  return value >= min && value <= max;
-}
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** The value to bind for a key column, or null when no row can match it. */
-function keyParam(
-  value: PkValue,
-  encoding: KeyEncoding,
-  type: FieldType,
-  dialect: DjangoDb['dialect'],
-): unknown {
-  switch (encoding) {
-    case 'integer':
-      if (typeof value !== 'bigint') return null;
-      return inIntegerRange(value, type, dialect) ? value : null;
-    case 'uuid':
-    case 'uuid-hex': {
-      if (typeof value !== 'string' || !UUID_RE.test(value.toLowerCase())) return null;
-      const dashed = value.toLowerCase();
-      return encoding === 'uuid' ? dashed : dashed.replaceAll('-', '');
-    }
-    case 'text':
-      return typeof value === 'string' ? value : null;
-    case 'binary':
-      return value instanceof Uint8Array ? value : null;
-  }
-}
-
-/** A key column value as the packers see it. */
-function keyValue(raw: unknown, encoding: KeyEncoding): PkValue {
-  switch (encoding) {
-    case 'integer':
-      return BigInt(String(raw));
-    case 'uuid':
-    case 'uuid-hex': {
-      const hex = String(raw).toLowerCase().replaceAll('-', '');
-      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-    }
-    case 'text':
-      return String(raw);
-    case 'binary':
-      return raw instanceof Uint8Array
-        ? new Uint8Array(raw)
-        : new TextEncoder().encode(String(raw));
-  }
-}
-
-function keyText(value: PkValue): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'bigint') return value.toString();
-  return Buffer.from(value).toString('hex');
-}
-
-function truthy(value: unknown): boolean {
-  return value === true || value === 1 || value === 1n || value === '1' || value === 't';
 }
 
 export function createDjangoStore(
@@ -221,20 +146,6 @@ WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
     return rows[0] === undefined ? null : toUser(rows[0]);
   }
 
-  /** The user's pk bound for later statements, from its text form. */
-  function pkParam(user: DjangoUser): unknown {
-    switch (model.pkEncoding) {
-      case 'integer':
-        return BigInt(user.pk);
-      case 'uuid-hex':
-        return user.pk.replaceAll('-', '');
-      case 'binary':
-        return Buffer.from(user.pk, 'hex');
-      default:
-        return user.pk;
-    }
-  }
-
   return {
     async findUser(lookup) {
       const param = keyParam(lookup, model.lookupEncoding, model.lookupFieldType, db.dialect);
@@ -251,7 +162,7 @@ WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
       let index = await contentTypes.get();
       if (user.isSuperuser) return new Set(index.ids);
       if (permissions === null) return new Set();
-      const param = pkParam(user);
+      const param = pkFromText(user.pk, model.pkEncoding);
       const rows = await db.query<{ app_label: string; codename: string }>(permissions, [
         param,
         param,
@@ -289,7 +200,7 @@ WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
       // PostgreSQL stores an instant; MySQL and SQLite store the wall time Django would write.
       const stored =
         db.dialect === 'postgres' ? isoformat(wallTime(micros), '+00:00') : storageText(local);
-      await db.query(updateLastLogin, [stored, pkParam(user)]);
+      await db.query(updateLastLogin, [stored, pkFromText(user.pk, model.pkEncoding)]);
       return isoformat(local, settings.useTz ? '+00:00' : '');
     },
 
