@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { assertPublishable, MAX_EVENT_BYTES } from '../event.js';
@@ -57,7 +58,10 @@ async function readBody(request: IncomingMessage): Promise<string> {
     if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = Buffer.concat(chunks);
+  // Decoding would silently turn bad bytes into U+FFFD, so subscribers would get other bytes.
+  if (!isUtf8(body)) throw new SidecastError('EVENT_INVALID', 'body is not UTF-8', { status: 400 });
+  return body.toString('utf8');
 }
 
 function tooLarge(): SidecastError {
@@ -73,8 +77,38 @@ function refuse(status: number, message: string): SidecastError {
 }
 
 /**
- * Splits a request body into event payloads. A JSON object is one event, forwarded as sent; each
- * element of a JSON array is re-serialized on its own (an array has no other per-event bytes).
+ * The text of each element of a JSON array that JSON.parse already accepted, exactly as sent:
+ * re-serializing would change an event's bytes (escapes, spacing, numbers beyond 2^53).
+ */
+function arrayElements(body: string): string[] {
+  const elements: string[] = [];
+  let depth = 0;
+  let inString = false;
+  let start = -1;
+  for (let i = 0; i < body.length; i++) {
+    const char = body[i]!;
+    if (inString) {
+      if (char === '\\') i++;
+      else if (char === '"') inString = false;
+      continue;
+    }
+    if (char === '"') inString = true;
+    else if (char === '[' || char === '{') {
+      if (depth++ === 0) start = i + 1;
+    } else if (char === ']' || char === '}') {
+      if (--depth === 0) elements.push(body.slice(start, i));
+    } else if (char === ',' && depth === 1) {
+      elements.push(body.slice(start, i));
+      start = i + 1;
+    }
+  }
+  const trimmed = elements.map((element) => element.trim());
+  return trimmed.length === 1 && trimmed[0] === '' ? [] : trimmed;
+}
+
+/**
+ * Splits a request body into event payloads. A JSON object is one event and an array one event per
+ * element; either way each payload is forwarded with the bytes the publisher sent.
  */
 function payloadsOf(body: string): string[] {
   let parsed: unknown;
@@ -83,19 +117,21 @@ function payloadsOf(body: string): string[] {
   } catch {
     throw new SidecastError('EVENT_INVALID', 'body is not valid JSON', { status: 400 });
   }
-  const payloads = Array.isArray(parsed) ? parsed.map((event) => JSON.stringify(event)) : [body];
+  if (!Array.isArray(parsed)) {
+    assertPublishable(body);
+    return [body];
+  }
+  const payloads = arrayElements(body);
   if (payloads.length === 0)
     throw new SidecastError('EVENT_INVALID', 'empty array: no events to publish', { status: 400 });
   payloads.forEach((payload, index) => {
     try {
       assertPublishable(payload);
     } catch (error) {
-      if (isSidecastError(error) && Array.isArray(parsed)) {
-        throw new SidecastError(error.code, `event ${index}: ${error.message}`, {
-          status: error.status ?? 400,
-        });
-      }
-      throw error;
+      if (!isSidecastError(error)) throw error;
+      throw new SidecastError(error.code, `event ${index}: ${error.message}`, {
+        status: error.status ?? 400,
+      });
     }
   });
   return payloads;
@@ -108,13 +144,21 @@ async function handlePublish(
 ): Promise<void> {
   if (context.publishKey === '')
     throw refuse(404, 'POST /publish is disabled: set SIDECAST_PUBLISH_KEY to enable it');
-  const authorization = request.headers.authorization ?? '';
-  const match = /^Bearer (.+)$/.exec(authorization);
+  // The scheme name is case-insensitive (RFC 9110); the key is compared in constant time.
+  const match = /^bearer +(.+?) *$/i.exec(request.headers.authorization ?? '');
   if (!match || !keysMatch(match[1]!, context.publishKey)) {
-    throw refuse(401, 'missing or wrong bearer key');
+    const message = match ? 'wrong publish key' : 'missing "Authorization: Bearer KEY" header';
+    sendJson(
+      response,
+      401,
+      { error: 'PUBLISH_REFUSED', message },
+      { 'www-authenticate': 'Bearer' },
+    );
+    return;
   }
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') throw refuse(415, 'content-type must be application/json');
+  if (type !== 'application/json')
+    throw refuse(415, `content-type must be application/json, got ${type ? `"${type}"` : 'none'}`);
   const payloads = payloadsOf(await readBody(request));
   for (const payload of payloads) await context.publish(payload);
   sendJson(response, 202, { published: payloads.length });
