@@ -64,15 +64,19 @@ export async function describeTable(db: DjangoDb, table: string): Promise<Column
 /**
  * On SQLite every AutoField, BigAutoField and SmallAutoField primary key is declared "integer";
  * only the columns that reference it tell them apart ("bigint" for BigAutoField, ...).
- * Returns the declared types of the columns with a foreign key to `table`.
+ * Returns the declared types of the columns with a foreign key to `table`.`pkColumn`.
  */
-export async function sqliteReferencingTypes(db: DjangoDb, table: string): Promise<string[]> {
+export async function sqliteReferencingTypes(
+  db: DjangoDb,
+  table: string,
+  pkColumn: string,
+): Promise<string[]> {
   const rows = await db.query<{ tbl: string; col: string }>(
     `SELECT m.name AS tbl, f."from" AS col
      FROM sqlite_master m, pragma_foreign_key_list(m.name) f
-     WHERE m.type = 'table' AND f."table" = ?
+     WHERE m.type = 'table' AND f."table" = ? AND (f."to" IS NULL OR f."to" = ?)
      ORDER BY m.name`,
-    [table],
+    [table, pkColumn],
   );
   const types: string[] = [];
   for (const row of rows) {

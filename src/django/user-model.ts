@@ -105,7 +105,7 @@ async function fieldTypeFor(
   }
   if (db.dialect === 'sqlite' && type === 'AutoField') {
     // All auto fields are "integer" on SQLite; the referencing columns say which one it is.
-    const referencing = await sqliteReferencingTypes(db, table);
+    const referencing = await sqliteReferencingTypes(db, table, column.name);
     if (referencing.some((declared) => /^bigint\b/.test(declared))) return 'BigAutoField';
     if (referencing.some((declared) => /^smallint\b/.test(declared))) return 'SmallAutoField';
   }

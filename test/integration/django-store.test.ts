@@ -388,6 +388,26 @@ for (const server of SERVERS) {
       assert.equal((await uuids.findUser(UUID))?.lastLogin, again);
     });
 
+    void test('statements keep working after a migration changes a column type', async () => {
+      // PostgreSQL refuses a prepared plan whose result type changed ("cached plan must not
+      // change result type"); the store must recover without a restart.
+      const one = await openDjangoDb(server.url(database), { poolSize: 1 });
+      try {
+        await one.query('CREATE TABLE replan (id integer NOT NULL, v integer NOT NULL)');
+        await one.query('INSERT INTO replan (id, v) VALUES (?, ?)', [1, 2]);
+        const select = 'SELECT v FROM replan WHERE id = ?';
+        assert.deepEqual(await one.query(select, [1]), [{ v: 2 }]);
+        await one.query(
+          server.dialect === 'postgres'
+            ? 'ALTER TABLE replan ALTER COLUMN v TYPE bigint'
+            : 'ALTER TABLE replan MODIFY COLUMN v bigint NOT NULL',
+        );
+        assert.deepEqual(await one.query(select, [1]), [{ v: '2' }]);
+      } finally {
+        await one.close();
+      }
+    });
+
     void test('a missing user table is a DB_SCHEMA error', async () => {
       await assert.rejects(
         resolveUserModel(db, djangoSettings({ authUserModel: 'accounts.CustomUser' })),
