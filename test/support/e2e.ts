@@ -1,0 +1,362 @@
+/**
+ * Shared parts of the end-to-end tests: a sidecast server for a Django site (in this process or as
+ * a real `sidecast serve` process), WebSocket clients that keep the raw frames they receive, a
+ * Redis subscriber that captures exactly what Django published, and a seeded random generator.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import WebSocket, { type RawData } from 'ws';
+import { SERVE_OPTIONS, startSidecast, type Sidecast } from '../../src/app.js';
+import { loadDjangoSettings, parseArgs } from '../../src/config.js';
+import type { DjangoSite } from './django.js';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = join(REPO_ROOT, 'bin', 'sidecast.js');
+
+/** Starts sidecast in this process against the site's database, Redis and channel. */
+export function startSiteServer(
+  site: DjangoSite,
+  flags: readonly string[] = [],
+): Promise<Sidecast> {
+  const argv = ['--port', '0', '--django-db', site.dbUrl, '--redis', site.redisUrl];
+  argv.push('--channel', site.channel, '--log-level', 'silent', ...flags);
+  return startSidecast({
+    options: parseArgs(SERVE_OPTIONS, argv, {}).options,
+    django: loadDjangoSettings(site.env),
+  });
+}
+
+export interface CloseInfo {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/** A WebSocket client that keeps every frame exactly as it arrived. */
+export interface RawClient {
+  readonly ws: WebSocket;
+  /** Payloads of the text frames received, in order. */
+  readonly frames: Buffer[];
+  /** Binary frames received (sidecast only ever sends text). */
+  readonly binaryFrames: number;
+  readonly closed: Promise<CloseInfo>;
+  waitForFrames(count: number, timeoutMs?: number): Promise<Buffer[]>;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** Connects and sends `token` as the first message, as the guide's browser code does. */
+export async function openClient(url: string, token: string): Promise<RawClient> {
+  const ws = new WebSocket(url);
+  const frames: Buffer[] = [];
+  const waiters: (() => void)[] = [];
+  let binaryFrames = 0;
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) binaryFrames++;
+    else frames.push(toBuffer(data));
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const closed = new Promise<CloseInfo>((resolveClose) => {
+    ws.on('close', (code, reason) => resolveClose({ code, reason: reason.toString() }));
+  });
+  ws.on('error', () => undefined);
+  await once(ws, 'open');
+  ws.send(token);
+  return {
+    ws,
+    frames,
+    get binaryFrames() {
+      return binaryFrames;
+    },
+    closed,
+    async waitForFrames(count, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (frames.length < count) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          const got = frames.map((frame) => frame.toString());
+          throw new Error(`expected ${count} frames, got ${frames.length}: ${got.join(' | ')}`);
+        }
+        await new Promise<void>((wake) => {
+          const timer = setTimeout(wake, left);
+          waiters.push(() => {
+            clearTimeout(timer);
+            wake();
+          });
+        });
+      }
+      return frames.slice(0, count);
+    },
+  };
+}
+
+/** Resolves with the close the server sent, or rejects if it keeps the connection open. */
+export async function closeOf(client: RawClient, timeoutMs = 10_000): Promise<CloseInfo> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error('the server did not close the connection')),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([client.closed, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Everything published on one Redis channel, as the bytes Redis delivered. */
+export interface ChannelCapture {
+  readonly payloads: Buffer[];
+  waitFor(count: number, timeoutMs?: number): Promise<Buffer[]>;
+  close(): Promise<void>;
+}
+
+export async function captureChannel(redisUrl: string, channel: string): Promise<ChannelCapture> {
+  // No retries: a missing Redis must fail the test at once.
+  const redis = new Redis(redisUrl, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  redis.on('error', () => undefined);
+  const payloads: Buffer[] = [];
+  redis.on('messageBuffer', (_channel: Buffer, message: Buffer) => payloads.push(message));
+  await redis.subscribe(channel);
+  return {
+    payloads,
+    async waitFor(count, timeoutMs = 10_000) {
+      await until(() => payloads.length >= count, timeoutMs, `${count} events on ${channel}`);
+      return payloads.slice(0, count);
+    },
+    async close() {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+export async function until(
+  condition: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((wake) => setTimeout(wake, 10));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((wake) => setTimeout(wake, ms));
+}
+
+/** The event's content_type_id, read from the bytes Django published. */
+export function contentTypeOf(payload: Buffer): number | null {
+  const event = JSON.parse(payload.toString('utf8')) as { content_type_id?: unknown };
+  return typeof event.content_type_id === 'number' ? event.content_type_id : null;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** The token with the character at `index` (negative: from the end) replaced by another one. */
+export function tamper(token: string, index: number): string {
+  const at = index < 0 ? token.length + index : index;
+  const old = token[at];
+  if (old === undefined) throw new Error(`no character ${index} in a ${token.length}-char token`);
+  // Flip the high bits of the 6-bit value, which every position of a token uses.
+  const value = BASE64URL.indexOf(old);
+  const replacement = BASE64URL[value ^ 0b100000]!;
+  return token.slice(0, at) + replacement + token.slice(at + 1);
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on (taken from the OS, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Small seeded PRNG (mulberry32), so a failing random scenario can be replayed from its seed. */
+export interface Random {
+  readonly seed: number;
+  next(): number;
+  int(below: number): number;
+  chance(probability: number): boolean;
+  pick<T>(items: readonly T[]): T;
+  sample<T>(items: readonly T[], count: number): T[];
+}
+
+export function createRandom(seed: number): Random {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (below: number): number => Math.floor(next() * below);
+  return {
+    seed,
+    next,
+    int,
+    chance: (probability) => next() < probability,
+    pick: (items) => items[int(items.length)]!,
+    sample(items, count) {
+      const pool = [...items];
+      const chosen: (typeof items)[number][] = [];
+      while (chosen.length < count && pool.length > 0)
+        chosen.push(pool.splice(int(pool.length), 1)[0]!);
+      return chosen;
+    },
+  };
+}
+
+/** SIDECAST_TEST_SEED replays a run; otherwise a fresh seed. */
+export function testSeed(): number {
+  const fixed = process.env.SIDECAST_TEST_SEED;
+  return fixed ? Number(fixed) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
+}
+
+// Real `sidecast serve` processes ------------------------------------------------------------
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+let built = false;
+
+/** bin/sidecast.js runs dist/: build it when it is missing or older than src/. */
+export function ensureBuilt(): void {
+  if (built) return;
+  const main = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+  const builtAt = statSync(main, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  if (builtAt < newestMtime(join(REPO_ROOT, 'src'))) {
+    const result = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    if (result.status !== 0) throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
+  }
+  built = true;
+}
+
+/** A minimal environment for a sidecast process: PATH plus what is given, nothing inherited. */
+export function processEnv(vars: Readonly<Record<string, string>>): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', ...vars };
+}
+
+export interface ServeProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  output(): { stdout: string; stderr: string };
+  /** SIGTERM (graceful drain), then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+function serveChild(args: readonly string[], env: Record<string, string>): ChildProcess {
+  ensureBuilt();
+  return spawn(process.execPath, [BIN, 'serve', ...args], { cwd: REPO_ROOT, env, stdio: 'pipe' });
+}
+
+/** Spawns `sidecast serve` and resolves once it prints that it is listening. */
+export async function spawnServe(
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<ServeProcess> {
+  const child = serveChild(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = once(child, 'exit');
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sidecast serve did not start within ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      stdout += `${line}\n`;
+      const match = /^sidecast listening on (ws:\/\/\S+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl(match[1]!);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`sidecast serve exited (${signal ?? code}) before listening:\n${stderr}`));
+    });
+  });
+  return {
+    url,
+    child,
+    output: () => ({ stdout, stderr }),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const [code] = (await exited) as [number | null];
+      clearTimeout(kill);
+      return code;
+    },
+  };
+}
+
+export interface ServeResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `sidecast serve` to completion (it is expected to fail); kills it after `timeoutMs`. */
+export async function runServe(
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<ServeResult> {
+  const child = serveChild(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  return { code, signal, stdout, stderr };
+}
+
+/** One sample of a Prometheus metric from the server's /metrics page (0 when absent). */
+export async function scrapeMetric(
+  wsUrl: string,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): Promise<number> {
+  const response = await fetch(new URL('/metrics', wsUrl.replace(/^ws/, 'http')));
+  const text = await response.text();
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const present = (match[2] ?? '').split(',');
+    if (wanted.every((label) => present.includes(label))) return Number(match[3]);
+  }
+  return 0;
+}
