@@ -41,12 +41,17 @@ function validate(events: readonly NumberedEvent[]): void {
   }
 }
 
-function busError(where: string, error: unknown): SidecastError {
-  if (isSidecastError(error)) return error;
+/** Names how far a failed run got, so the publisher knows which events to send again. */
+function busError(where: string, error: unknown, published: number, total: number): SidecastError {
+  const progress = total > 1 ? ` (${published} of ${total} events were published)` : '';
+  if (isSidecastError(error))
+    return new SidecastError(error.code, `${error.message}${progress}`, { cause: error });
   const detail = error instanceof Error ? error.message : String(error);
-  return new SidecastError('BUS_UNAVAILABLE', `cannot publish to Redis at ${where}: ${detail}`, {
-    cause: error,
-  });
+  return new SidecastError(
+    'BUS_UNAVAILABLE',
+    `cannot publish to Redis at ${where}: ${detail}${progress}`,
+    { cause: error },
+  );
 }
 
 export async function publish(argv: readonly string[], env: Env): Promise<number> {
@@ -75,10 +80,14 @@ export async function publish(argv: readonly string[], env: Env): Promise<number
 
   const where = redactUrl(options.redis);
   const bus = createBus(options);
+  let published = 0;
   try {
-    for (const { payload } of events) await bus.publish(payload);
+    for (const { payload } of events) {
+      await bus.publish(payload);
+      published++;
+    }
   } catch (error) {
-    throw busError(where, error);
+    throw busError(where, error, published, events.length);
   } finally {
     await bus.close();
   }

@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { startSidecast, type Sidecast } from '../../src/app.js';
+import { MAX_EVENT_BYTES } from '../../src/event.js';
+import { createLogger } from '../../src/log.js';
+import { runCli } from '../support/cli.js';
+import {
+  connectClient,
+  event,
+  principal,
+  serveOptions,
+  tableAuthenticator,
+  waitFor,
+  type TestClient,
+} from '../support/server.js';
+
+/**
+ * `sidecast publish` and POST /publish through real Redis: two sidecast instances share one
+ * channel (unique to this run), and a plain Redis subscriber records every message on it.
+ */
+const REDIS_URL = 'redis://127.0.0.1:6379/1';
+const CHANNEL = `sidecast-test-cli-publish-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+const KEY = `key-${randomBytes(8).toString('hex')}`;
+const BUS_FLAGS = ['--bus', 'redis', '--redis', REDIS_URL, '--channel', CHANNEL];
+
+function startInstance(): Promise<Sidecast> {
+  return startSidecast({
+    options: { ...serveOptions(BUS_FLAGS), publishKey: KEY },
+    authenticator: tableAuthenticator({
+      'token-books': principal('2', [2]),
+      'token-authors': principal('3', [3]),
+    }),
+    logger: createLogger('silent'),
+  });
+}
+
+describe('publishing through Redis to every sidecast instance', () => {
+  let instances: Sidecast[];
+  let books: TestClient[];
+  let authors: TestClient[];
+  let spy: Redis;
+  const onChannel: string[] = [];
+
+  before(async () => {
+    spy = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await spy.connect();
+    await spy.subscribe(CHANNEL);
+    spy.on('message', (_channel: string, message: string) => onChannel.push(message));
+    instances = [await startInstance(), await startInstance()];
+    books = await Promise.all(instances.map((app) => connectClient(app.url, 'token-books')));
+    authors = await Promise.all(instances.map((app) => connectClient(app.url, 'token-authors')));
+    await waitFor(
+      () => instances.every((app) => app.server.liveConnectionCount === 2),
+      10_000,
+      'two live clients on each instance',
+    );
+  });
+
+  after(async () => {
+    for (const client of [...books, ...authors]) client.ws.close();
+    await Promise.all(instances.map((app) => app.close()));
+    spy.disconnect();
+  });
+
+  /** What each client got since `marks`, after an event every one of them receives. */
+  function counts(): number[] {
+    return [...books, ...authors].map((client) => client.messages.length);
+  }
+
+  async function assertOnlyMarkerFollows(marks: number[], channelMark: number): Promise<void> {
+    const marker = JSON.stringify({ content_type_id: 2, marker: randomBytes(4).toString('hex') });
+    const markerForAuthors = JSON.stringify({ content_type_id: 3, marker: true });
+    const result = await runCli(['publish', '-', ...BUS_FLAGS], {
+      input: `${marker}\n${markerForAuthors}\n`,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const clients = [...books, ...authors];
+    await Promise.all(clients.map((client, i) => client.waitForMessages(marks[i]! + 1)));
+    books.forEach((client, i) => assert.deepEqual(client.messages.slice(marks[i]), [marker]));
+    authors.forEach((client, i) =>
+      assert.deepEqual(client.messages.slice(marks[books.length + i]), [markerForAuthors]),
+    );
+    await waitFor(() => onChannel.length >= channelMark + 2, 5000, 'the markers on the channel');
+    assert.deepEqual(onChannel.slice(channelMark), [marker, markerForAuthors]);
+  }
+
+  it('sidecast publish EVENT reaches the allowed clients of every instance, byte for byte', async () => {
+    const marks = counts();
+    const book = '{"model": "book", "object": "Caf\\u00e9", "content_type_id": 2}';
+    const result = await runCli(['publish', ...BUS_FLAGS, book]);
+    assert.deepEqual(result, {
+      code: 0,
+      stdout: `Published 1 event on channel "${CHANNEL}" at ${REDIS_URL}.\n`,
+      stderr: '',
+    });
+    for (const [i, client] of books.entries())
+      assert.deepEqual((await client.waitForMessages(marks[i]! + 1)).slice(marks[i]), [book]);
+    await assertOnlyMarkerFollows(counts(), onChannel.length);
+    // The authors got the marker only: the book event was never theirs.
+    authors.forEach((client) => assert.ok(!client.messages.includes(book)));
+  });
+
+  it('sidecast publish - sends one event per line, in order, skipping blank lines', async () => {
+    const marks = counts();
+    const lines = [event(2, { n: 1 }), event(3, { n: 2 }), event(2, { n: 3 })];
+    const result = await runCli(['publish', '-'], {
+      input: `${lines[0]}\r\n\n${lines[1]}\n   \n${lines[2]}`,
+      env: { SIDECAST_REDIS: REDIS_URL, SIDECAST_CHANNEL: CHANNEL },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `Published 3 events on channel "${CHANNEL}" at ${REDIS_URL}.\n`);
+    for (const [i, client] of books.entries()) {
+      const got = await client.waitForMessages(marks[i]! + 2);
+      assert.deepEqual(got.slice(marks[i]), [lines[0], lines[2]]);
+    }
+    for (const [i, client] of authors.entries()) {
+      const got = await client.waitForMessages(marks[books.length + i]! + 1);
+      assert.deepEqual(got.slice(marks[books.length + i]), [lines[1]]);
+    }
+  });
+
+  it('refuses bad events with a clear error, before sending anything', async () => {
+    const marks = counts();
+    const channelMark = onChannel.length;
+    const oversize = JSON.stringify({ content_type_id: 2, pad: 'x'.repeat(MAX_EVENT_BYTES) });
+    const size = Buffer.byteLength(oversize);
+    const cases: [string[], string | undefined, string][] = [
+      [['{"content_type_id": 2'], undefined, 'invalid event: not JSON'],
+      [['{"model": "book"}'], undefined, 'invalid event: no integer content_type_id'],
+      [['{"content_type_id": "2"}'], undefined, 'invalid event: no integer content_type_id'],
+      [['{"content_type_id": 2.5}'], undefined, 'invalid event: no integer content_type_id'],
+      [['{"content_type_id": null}'], undefined, 'invalid event: content_type_id is null'],
+      [['[{"content_type_id": 2}]'], undefined, 'invalid event: not a JSON object'],
+      [['42'], undefined, 'invalid event: not a JSON object'],
+      [['-'], `${oversize}\n`, `line 1: event is ${size} bytes, the limit is ${MAX_EVENT_BYTES}`],
+      [
+        ['-'],
+        `${event(2)}\n${event(3)}\n\n{"content_type_id": 2,}\n${event(2)}\n`,
+        'line 4: invalid event: not JSON',
+      ],
+      [['-'], `${event(2)}\n{}\n`, 'line 2: invalid event: no integer content_type_id'],
+    ];
+    for (const [args, input, message] of cases) {
+      const result = await runCli(['publish', ...BUS_FLAGS, ...args], input ? { input } : {});
+      assert.deepEqual(
+        result,
+        { code: 1, stdout: '', stderr: `sidecast: ${message}; nothing was published\n` },
+        args.join(' '),
+      );
+    }
+    const empty = await runCli(['publish', ...BUS_FLAGS, '-'], { input: '\n  \n' });
+    assert.deepEqual(empty, {
+      code: 1,
+      stdout: '',
+      stderr: 'sidecast: no events on standard input; nothing was published\n',
+    });
+    await assertOnlyMarkerFollows(marks, channelMark);
+  });
+
+  it('refuses the memory bus, pointing to POST /publish, and bad usage', async () => {
+    const memory = await runCli(['publish', '--bus', 'memory', event(2)]);
+    assert.equal(memory.code, 2);
+    assert.match(memory.stderr, /^sidecast: --bus memory only reaches the process that publishes/);
+    assert.match(memory.stderr, /POST the events to the server's \/publish endpoint/);
+    const viaEnv = await runCli(['publish', event(2)], { env: { SIDECAST_BUS: 'memory' } });
+    assert.equal(viaEnv.code, 2);
+    assert.equal(viaEnv.stderr, memory.stderr);
+    for (const [args, stderr] of [
+      [[], 'sidecast: missing EVENT (usage: sidecast publish [OPTIONS] EVENT | -)\n'],
+      [[event(2), event(3)], `sidecast: unexpected argument "${event(3)}"\n`],
+      [['--token', 'x', event(2)], 'sidecast: unknown option --token (see --help)\n'],
+      [
+        ['--bus', 'kafka', event(2)],
+        'sidecast: --bus: expected one of redis, memory, got "kafka"\n',
+      ],
+    ] as const) {
+      const result = await runCli(['publish', ...args]);
+      assert.deepEqual(result, { code: 2, stdout: '', stderr }, args.join(' '));
+    }
+  });
+
+  it('says which Redis it could not reach', async () => {
+    const result = await runCli(['publish', '--redis', 'redis://127.0.0.1:1/0', event(2)]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /^sidecast: cannot publish to Redis at redis:\/\/127\.0\.0\.1:1\/0: .+\n$/,
+    );
+    assert.equal(result.stdout, '');
+  });
+
+  it('lists every option with its default and environment variable in --help', async () => {
+    const result = await runCli(['publish', '--help']);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /^Usage: sidecast publish \[OPTIONS\] EVENT \| -\n/);
+    assert.match(result.stdout, /--bus KIND .*\[default: redis; env SIDECAST_BUS\]/);
+    assert.match(
+      result.stdout,
+      /--redis URL .*\[default: redis:\/\/127\.0\.0\.1:6379\/1; env SIDECAST_REDIS\]/,
+    );
+    assert.match(result.stdout, /--channel NAME .*\[default: events; env SIDECAST_CHANNEL\]/);
+  });
+
+  it('POST /publish on one instance reaches the allowed clients of every instance', async () => {
+    const marks = counts();
+    const body = `[${event(3, { via: 'http' })}, ${event(2, { via: 'http' })}]`;
+    const response = await fetch(`http://127.0.0.1:${instances[0]!.port}/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body,
+    });
+    assert.equal(response.status, 202);
+    assert.deepEqual(await response.json(), { published: 2 });
+    for (const [i, client] of books.entries()) {
+      const got = await client.waitForMessages(marks[i]! + 1);
+      assert.deepEqual(got.slice(marks[i]), [event(2, { via: 'http' })]);
+    }
+    for (const [i, client] of authors.entries()) {
+      const got = await client.waitForMessages(marks[books.length + i]! + 1);
+      assert.deepEqual(got.slice(marks[books.length + i]), [event(3, { via: 'http' })]);
+    }
+  });
+});
