@@ -77,6 +77,12 @@ function asChoice<T extends string>(...choices: T[]) {
   };
 }
 
+function asBoolean(raw: string, name: string): boolean {
+  if (/^(true|1|yes|on)$/i.test(raw.trim())) return true;
+  if (/^(false|0|no|off)$/i.test(raw.trim())) return false;
+  throw invalid(name, `expected true or false, got "${raw}"`);
+}
+
 function asList(raw: string): string[] {
   return raw
     .split(',')
@@ -145,7 +151,8 @@ export const OPTIONS = {
     parse: asList,
   }),
   'auth-timeout': option({
-    description: 'Seconds a new connection has to send its token.',
+    description:
+      'Seconds a new connection has to be authenticated: to send its token (else closed 1008) and for the database to answer (else closed 1013, try again later). Also bounds how long an HTTP request may take to send its headers.',
     valueName: 'SECONDS',
     defaultValue: 10,
     parse: asSeconds,
@@ -158,7 +165,7 @@ export const OPTIONS = {
   }),
   'max-buffered': option({
     description:
-      "A connection's unsent data limit; past it the client is closed as too slow (1008).",
+      'A connection\'s unsent data limit; past it the client is closed as too slow (1008 "slow consumer") and its events are dropped.',
     valueName: 'BYTES',
     defaultValue: 1024 * 1024,
     parse: asBytes,
@@ -187,6 +194,13 @@ export const OPTIONS = {
     valueName: 'SECONDS',
     defaultValue: 5,
     parse: asSeconds,
+  }),
+  'wait-for-bus': option({
+    description:
+      'false: start-up fails at once, with one line naming the problem, when the bus cannot be reached. true: start anyway, report not ready on /readyz and retry with backoff until it answers. (An unreachable database always fails start-up.)',
+    valueName: 'BOOL',
+    defaultValue: false as boolean,
+    parse: asBoolean,
   }),
   workers: option({
     description: 'Worker processes sharing the port, each subscribed to the bus.',
@@ -356,7 +370,9 @@ export const DJANGO_ENV_NOTES = [
   '  AUTH_USER_MODEL (default auth.User), USE_TZ (default True), SESAME_MAX_AGE (seconds; default None),',
   '  SESAME_KEY, SESAME_SIGNATURE_SIZE (default 10), SESAME_ONE_TIME (default False),',
   '  SESAME_INVALIDATE_ON_PASSWORD_CHANGE (default True), SESAME_INVALIDATE_ON_EMAIL_CHANGE (default False),',
-  '  SESAME_PRIMARY_KEY_FIELD (default pk), SESAME_PACKER (default: chosen from the field type).',
+  '  SESAME_PRIMARY_KEY_FIELD (default pk), SESAME_PACKER (default: chosen from the field type),',
+  "  TIME_ZONE (default UTC; used when USE_TZ is False). User model attributes, when not Django's defaults:",
+  '  AUTH_USER_DB_TABLE (Meta.db_table), USERNAME_FIELD (default username), EMAIL_FIELD (default email).',
 ];
 
 function djangoInvalid(name: string, message: string): SidecastError {
@@ -442,6 +458,11 @@ export function loadDjangoSettings(env: Env): DjangoSettings {
     secretKeyFallbacks: Object.freeze(readFallbacks(env.DJANGO_SECRET_KEY_FALLBACKS)),
     authUserModel,
     useTz: readBoolean(env, 'USE_TZ', true),
+    timeZone: env.TIME_ZONE?.trim() || 'UTC',
+    // Attributes of the user model rather than settings; needed only when they differ from Django's defaults.
+    userTable: env.AUTH_USER_DB_TABLE?.trim() || null,
+    usernameField: env.USERNAME_FIELD?.trim() || null,
+    emailField: env.EMAIL_FIELD?.trim() || null,
     sesame,
   });
 }
