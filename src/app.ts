@@ -17,6 +17,7 @@ export const SERVE_OPTIONS = [
   'channel',
   'scope',
   'log-level',
+  'wait-for-bus',
 ] as const;
 
 export type ServeOptions = OptionValues<(typeof SERVE_OPTIONS)[number]>;
@@ -30,8 +31,9 @@ export interface StartOptions {
   readonly logger?: Logger;
   readonly page?: (request: IncomingMessage, response: ServerResponse) => boolean;
   /**
-   * When false (the default) start-up fails fast if the database or the bus cannot be reached.
-   * When true the server starts anyway, reports not ready and keeps retrying the bus.
+   * When false start-up fails fast if the bus cannot be reached. When true the server starts
+   * anyway, reports not ready and keeps retrying the bus. Default: options.waitForBus.
+   * An unreachable database always fails start-up: the authenticator must read the user model.
    */
   readonly waitForServices?: boolean;
 }
@@ -72,7 +74,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   const { options } = start;
   const logger = start.logger ?? createLogger(options.logLevel);
-  const metrics = createMetrics();
+  // Read only when /metrics is scraped, after the bus below exists.
+  const metrics = createMetrics({ busReady: () => bus.status().ready });
   const authenticator =
     start.authenticator ??
     (await (
@@ -83,25 +86,29 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
       scope: options.scope,
       poolSize: Math.max(4, Math.min(options.authConcurrency, 32)),
     }));
+  let downSince = 0;
   const bus =
     start.bus ??
     createBus(options, {
       onDown: (detail) => {
+        downSince = Date.now();
         metrics.busOutages.inc();
         logger.error({ bus: options.bus }, detail);
       },
       onUp: () => logger.info({ bus: options.bus }, 'bus connected'),
       onReconnect: () => {
         metrics.busReconnects.inc();
-        logger.info({ bus: options.bus }, 'bus connection restored');
+        logger.info(
+          { bus: options.bus, outageSeconds: (Date.now() - downSince) / 1000 },
+          'bus connection restored',
+        );
       },
       onDropped: (reason) => {
         metrics.dropped.inc({ reason: 'not_utf8' });
         logger.warn({ reason }, 'event dropped');
       },
     });
-
-  let server: SidecastServer | undefined;
+  // Called only once the server below is listening.
   const readiness = async (): Promise<Readiness> => {
     const checks: Record<string, string> = {};
     const busStatus = bus.status();
@@ -112,11 +119,11 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
     } catch (error) {
       checks.database = error instanceof Error ? error.message : String(error);
     }
-    if (server?.draining) checks.server = 'draining';
+    if (server.draining) checks.server = 'draining';
     return { ready: Object.values(checks).every((value) => value === 'ok'), checks };
   };
 
-  server = createSidecastServer(options, {
+  const server: SidecastServer = createSidecastServer(options, {
     authenticator,
     metrics,
     logger,
@@ -126,7 +133,9 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   });
   const dispatch = server.dispatch;
   try {
-    await bus.start(dispatch, { failFast: !start.waitForServices });
+    await bus.start(dispatch, {
+      failFast: !(start.waitForServices ?? options.waitForBus),
+    });
   } catch (error) {
     await authenticator.close();
     throw error;
@@ -154,7 +163,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
     url,
     port: address.port,
     server: running,
-    bus,
+    bus: bus,
     metrics,
     readiness,
     async shutdown() {

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 
 export type { Logger };
@@ -8,7 +8,11 @@ export type { Logger };
  * Secrets never reach a log line: tokens, keys and database passwords are not passed to the logger,
  * and the redaction below is a second fence for fields that might carry them.
  */
-export function createLogger(level: LogLevel, name = 'sidecast'): Logger {
+export function createLogger(
+  level: LogLevel,
+  name = 'sidecast',
+  destination: DestinationStream = pino.destination({ fd: 2, sync: false }),
+): Logger {
   return pino(
     {
       name,
@@ -19,7 +23,7 @@ export function createLogger(level: LogLevel, name = 'sidecast'): Logger {
         censor: '[redacted]',
       },
     },
-    pino.destination({ fd: 2, sync: false }),
+    destination,
   );
 }
 

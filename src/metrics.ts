@@ -2,9 +2,16 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
 export type DropReason = 'invalid_event' | 'not_utf8' | 'slow_consumer';
+export type RefusalReason =
+  'draining' | 'origin' | 'max_connections' | 'bad_handshake' | 'max_connections_per_user';
 
 /** Every metric sidecast exports, on a registry of its own so several servers can share a process. */
-export function createMetrics() {
+export interface MetricsSources {
+  /** Read at every scrape for sidecast_bus_connected. */
+  readonly busReady?: () => boolean;
+}
+
+export function createMetrics(sources: MetricsSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sidecast_process_' });
   const registers = [registry];
@@ -43,10 +50,23 @@ export function createMetrics() {
       registers,
     }),
     refused: new Counter({
-      name: 'sidecast_upgrades_refused_total',
-      help: 'WebSocket upgrades refused before opening, by reason.',
+      name: 'sidecast_connections_refused_total',
+      help: 'Connections refused, by reason: at the upgrade (draining, origin, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
       labelNames: ['reason'] as const,
       registers,
+    }),
+    keepaliveTimeouts: new Counter({
+      name: 'sidecast_keepalive_timeouts_total',
+      help: 'Connections dropped because they did not answer a ping within --ping-interval.',
+      registers,
+    }),
+    busConnected: new Gauge({
+      name: 'sidecast_bus_connected',
+      help: '1 while the bus subscription is active, 0 while it is down or being restored.',
+      registers,
+      collect() {
+        this.set(sources.busReady?.() ? 1 : 0);
+      },
     }),
     busReconnects: new Counter({
       name: 'sidecast_bus_reconnects_total',

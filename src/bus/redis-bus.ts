@@ -25,18 +25,23 @@ function describe(error: unknown): string {
 }
 
 /**
- * Redis pub/sub. One subscriber connection per process; ioredis reconnects and resubscribes on its
- * own, and this driver turns its events into status and observer calls. Publishing uses a second
- * connection, opened on first use, because a subscribed connection cannot publish.
+ * Redis pub/sub. One subscriber connection per process; ioredis reconnects with backoff, and this
+ * driver subscribes again each time the connection is ready. The bus counts as ready only once
+ * Redis has confirmed the subscription, so /readyz never claims events are flowing before they
+ * can. Each outage is reported once, however many reconnection attempts fail meanwhile.
+ * Publishing uses a second connection, opened on first use, because a subscribed connection
+ * cannot publish.
  */
 export function createRedisBus(options: RedisBusOptions): Bus {
   const { url, channel, observer } = options;
   const where = redactUrl(url);
   let subscriber: Redis | undefined;
   let publisher: Redis | undefined;
-  let ready = false;
+  let subscribed = false;
+  let everSubscribed = false;
+  let outageReported = false;
+  let closed = false;
   let detail = 'not started';
-  let everReady = false;
 
   function connection(role: string): Redis {
     return new Redis(url, {
@@ -44,32 +49,60 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       connectionName: `sidecast-${role}`,
       retryStrategy: retryDelay,
       maxRetriesPerRequest: role === 'publisher' ? 1 : null,
+      autoResubscribe: false,
       connectTimeout: 5000,
+      ...(role === 'publisher' ? { commandTimeout: 5000 } : {}),
     });
   }
 
   return {
     kind: 'redis',
     async start(onMessage, startOptions = {}) {
+      const failFast = startOptions.failFast ?? false;
       const client = connection('subscriber');
       subscriber = client;
-      client.on('ready', () => {
-        ready = true;
-        detail = '';
-        if (everReady) observer?.onReconnect?.();
-        everReady = true;
-        observer?.onUp?.();
+      let first!: { resolve: () => void; reject: (error: Error) => void };
+      const firstSubscription = new Promise<void>((resolve, reject) => {
+        first = { resolve, reject };
       });
-      client.on('error', (error: unknown) => {
-        const wasReady = ready;
-        ready = false;
-        detail = `cannot reach Redis at ${where}: ${describe(error)}`;
-        if (wasReady || !everReady) observer?.onDown?.(detail);
-      });
+
+      function markDown(why: string): void {
+        if (closed) return;
+        detail = why;
+        const wasUp = subscribed;
+        subscribed = false;
+        if (failFast && !everSubscribed) {
+          // Start-up reports this itself, as its one line; no log line before it.
+          first.reject(new SidecastError('BUS_UNAVAILABLE', why));
+          return;
+        }
+        if (wasUp || !outageReported) {
+          outageReported = true;
+          observer?.onDown?.(why);
+        }
+      }
+
+      client.on('error', (error: unknown) =>
+        markDown(`cannot reach Redis at ${where}: ${describe(error)}`),
+      );
       client.on('close', () => {
-        if (ready) observer?.onDown?.(`lost connection to Redis at ${where}`);
-        if (ready) detail = `lost connection to Redis at ${where}`;
-        ready = false;
+        if (subscribed) markDown(`lost connection to Redis at ${where}`);
+      });
+      client.on('ready', () => {
+        client.subscribe(channel).then(
+          () => {
+            if (closed || client.status !== 'ready') return;
+            subscribed = true;
+            detail = '';
+            if (everSubscribed && outageReported) observer?.onReconnect?.();
+            else observer?.onUp?.();
+            everSubscribed = true;
+            outageReported = false;
+            first.resolve();
+          },
+          // The connection dropped again before Redis answered; the next 'ready' tries again.
+          (error: unknown) => markDown(`cannot subscribe on Redis at ${where}: ${describe(error)}`),
+        );
       });
       client.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
         if (!isUtf8(message)) {
@@ -78,41 +111,39 @@ export function createRedisBus(options: RedisBusOptions): Bus {
         }
         onMessage(message.toString('utf8'));
       });
+      client
+        .connect()
+        .catch((error: unknown) => markDown(`cannot reach Redis at ${where}: ${describe(error)}`));
+      if (!failFast) return;
       try {
-        await client.connect();
-        await client.subscribe(channel);
+        await firstSubscription;
       } catch (error) {
-        if (startOptions.failFast) {
-          client.disconnect();
-          throw new SidecastError(
-            'BUS_UNAVAILABLE',
-            `cannot reach Redis at ${where}: ${describe(error)}`,
-            { cause: error },
-          );
-        }
-        // ioredis keeps retrying; the subscription is queued and sent once the connection is up.
-        client.subscribe(channel).catch(() => undefined);
+        closed = true;
+        client.disconnect();
+        throw error;
       }
     },
     async publish(payload) {
-      publisher ??= connection('publisher');
-      if (publisher.status === 'wait') await publisher.connect();
+      if (!publisher) {
+        publisher = connection('publisher');
+        // Failures reach the caller of publish(); ioredis would otherwise print them itself.
+        publisher.on('error', () => undefined);
+      }
       try {
+        if (publisher.status === 'wait') await publisher.connect();
         await publisher.publish(channel, payload);
       } catch (error) {
         throw new SidecastError(
           'BUS_UNAVAILABLE',
           `cannot publish to Redis at ${where}: ${describe(error)}`,
-          {
-            status: 503,
-            cause: error,
-          },
+          { status: 503, cause: error },
         );
       }
     },
-    status: () => (ready ? { ready: true } : { ready: false, detail }),
+    status: () => (subscribed ? { ready: true } : { ready: false, detail }),
     async close() {
-      ready = false;
+      closed = true;
+      subscribed = false;
       detail = 'closed';
       await Promise.all(
         [subscriber, publisher].map(async (client) => {

@@ -9,7 +9,7 @@ import {
   type Env,
 } from '../config.js';
 import { SidecastError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 
 const NAMES = [...SERVE_OPTIONS, 'workers'] as const;
 const USAGE = 'sidecast serve [OPTIONS]';
@@ -41,12 +41,23 @@ export async function serve(argv: readonly string[], env: Env): Promise<number> 
     );
   }
   const django = loadDjangoSettings(env);
-  if (cluster.isPrimary && args.options.workers > 1) return runPrimary(args.options.workers);
-
   const logger = createLogger(args.options.logLevel);
+  if (cluster.isPrimary && args.options.workers > 1) {
+    return runPrimary(args.options.workers, logger);
+  }
+
+  // The primary may ask a worker to stop before it has finished starting.
+  let stopRequested = false;
+  const earlyStop = (message: unknown) => (stopRequested ||= message === STOP_MESSAGE);
+  if (cluster.isWorker) process.on('message', earlyStop);
   let app: Sidecast;
   try {
-    app = await startSidecast({ options: args.options, django, logger });
+    app = await startSidecast({
+      options: args.options,
+      django,
+      logger,
+      waitForServices: args.options.waitForBus,
+    });
   } catch (error) {
     if (cluster.isWorker && error instanceof SidecastError) {
       const report: WorkerReport = { sidecastWorker: 'failed', detail: error.message };
@@ -54,6 +65,8 @@ export async function serve(argv: readonly string[], env: Env): Promise<number> 
       return 1;
     }
     throw error;
+  } finally {
+    process.off('message', earlyStop);
   }
   if (cluster.isWorker) {
     const report: WorkerReport = { sidecastWorker: 'listening', detail: app.url };
@@ -61,14 +74,23 @@ export async function serve(argv: readonly string[], env: Env): Promise<number> 
   } else {
     process.stdout.write(`sidecast listening on ${app.url}\n`);
   }
-  return waitForSignals(app, logger);
+  const code = await waitForStop(app, logger, stopRequested);
+  // Every handle should be closed by now; should one leak, the process still ends.
+  setTimeout(() => process.exit(code), 2000).unref();
+  return code;
 }
 
+const STOP_MESSAGE = 'sidecast:stop';
+
 /**
- * First SIGTERM/SIGINT drains, a second exits at once. A worker ignores SIGINT (a terminal's Ctrl-C
- * reaches the whole process group) and takes its orders from the primary instead.
+ * The first SIGTERM or SIGINT drains: not ready, no new connections, clients closed with 1001
+ * over --drain-seconds, exit 0. A second one exits at once with status 1.
+ *
+ * A worker takes its orders from the primary only, and ignores signals: a terminal's Ctrl-C and
+ * systemd's stop reach every process of the group, and the worker must not count the signal and
+ * the primary's relayed order as two requests. A worker whose primary has gone drains too.
  */
-function waitForSignals(app: Sidecast, logger: ReturnType<typeof createLogger>): Promise<number> {
+function waitForStop(app: Sidecast, logger: Logger, stopAtOnce: boolean): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (why: string) => {
@@ -79,29 +101,42 @@ function waitForSignals(app: Sidecast, logger: ReturnType<typeof createLogger>):
       stopping = true;
       logger.info({ why }, 'shutting down');
       app.shutdown().then(
-        () => resolve(0),
+        () => finish(0),
         (error: unknown) => {
           logger.error({ err: error }, 'shutdown failed');
-          resolve(1);
+          finish(1);
         },
       );
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    const onSigterm = () => stop('SIGTERM');
+    const onSigint = () => stop('SIGINT');
+    const ignore = () => undefined;
+    const onMessage = (message: unknown) => {
+      if (message === STOP_MESSAGE) stop('primary');
+    };
+    const onDisconnect = () => stop('primary gone');
+    const finish = (code: number) => {
+      process.off('SIGTERM', cluster.isWorker ? ignore : onSigterm);
+      process.off('SIGINT', cluster.isWorker ? ignore : onSigint);
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      resolve(code);
+    };
     if (cluster.isWorker) {
-      process.on('SIGINT', () => undefined);
-      process.on('message', (message: unknown) => {
-        if (message === STOP_MESSAGE) stop('primary');
-      });
+      process.on('SIGTERM', ignore);
+      process.on('SIGINT', ignore);
+      process.on('message', onMessage);
+      process.on('disconnect', onDisconnect);
     } else {
-      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', onSigterm);
+      process.on('SIGINT', onSigint);
     }
+    if (stopAtOnce) stop('primary');
   });
 }
 
-const STOP_MESSAGE = 'sidecast:stop';
-
 /** The primary forks the workers, relays memory-bus events, reports once, and forwards signals. */
-function runPrimary(workers: number): Promise<number> {
+function runPrimary(workers: number, logger: Logger): Promise<number> {
   relayEventsBetweenWorkers();
   return new Promise((resolve) => {
     let listening = 0;
@@ -119,23 +154,28 @@ function runPrimary(workers: number): Promise<number> {
       }
     });
     let exitCode = 0;
-    cluster.on('exit', (_worker, code, signal) => {
+    cluster.on('exit', (worker, code, signal) => {
       if (!stopping && !failed) {
         // A worker that dies on its own takes its clients with it; they reconnect to the others.
-        process.stderr.write(`sidecast: a worker exited (${signal ?? code}); starting another\n`);
+        logger.error(
+          { worker: worker.process.pid, exit: signal ?? code },
+          'worker exited; starting another',
+        );
         cluster.fork();
         return;
       }
       if (code !== 0) exitCode = 1;
       if (Object.keys(cluster.workers ?? {}).length === 0) resolve(failed ? 1 : exitCode);
     });
-    const onSignal = () => {
+    const onSignal = (signal: NodeJS.Signals) => {
       const all = Object.values(cluster.workers ?? {});
       if (stopping) {
+        logger.warn({ why: signal }, 'second stop request: exiting now');
         for (const worker of all) worker?.process.kill('SIGKILL');
         process.exit(1);
       }
       stopping = true;
+      logger.info({ why: signal, workers: all.length }, 'shutting down');
       for (const worker of all) if (worker?.isConnected()) worker.send(STOP_MESSAGE);
     };
     process.on('SIGTERM', onSignal);

@@ -11,18 +11,20 @@ export interface ConnectionLimits {
 
 /**
  * One client. Frames from fan-out go straight to the socket through the write batcher; ws keeps
- * the protocol (pings, close handshake, parsing). A connection whose unsent data passes
- * `maxBuffered` is closed instead of being allowed to grow memory or slow the others.
+ * the protocol (pings, close handshake, parsing). A connection whose unsent data would pass
+ * `maxBuffered` is handed to `onSlow` instead of being allowed to grow memory or slow the others.
  */
 export class Connection implements FrameSink {
   readonly ws: WebSocket;
   readonly socket: Socket;
   state: ConnectionState = 'awaiting-token';
   principal: Principal | undefined;
+  /** Cleared when a ping is sent, set again by the pong. */
   alive = true;
   readonly #batcher: WriteBatcher;
   readonly #limits: ConnectionLimits;
   readonly #onSlow: (connection: Connection) => void;
+  #closing = false;
 
   constructor(
     ws: WebSocket,
@@ -38,9 +40,16 @@ export class Connection implements FrameSink {
     this.#onSlow = onSlow;
   }
 
+  /** True once the server has started closing it, even before the peer answers. */
+  get closing(): boolean {
+    return this.#closing || this.ws.readyState !== WebSocket.OPEN;
+  }
+
   write(frame: Buffer): boolean {
-    if (this.state !== 'live' || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.socket.writableLength + frame.length > this.#limits.maxBuffered) {
+    if (this.state !== 'live' || this.closing) return false;
+    const pending = this.socket.writableLength;
+    // Nothing waiting means the client keeps up, so a single event larger than the limit still goes.
+    if (pending > 0 && pending + frame.length > this.#limits.maxBuffered) {
       this.#onSlow(this);
       return false;
     }
@@ -48,9 +57,14 @@ export class Connection implements FrameSink {
     return true;
   }
 
-  /** Sends a close frame, then drops the socket if the peer does not finish the handshake soon. */
+  /**
+   * Sends a close frame, then drops the socket if the peer has not finished the close handshake
+   * within `graceMs`. The close frame queues behind data already written, so a client that reads
+   * slowly still learns the code; one that stopped reading is dropped when the grace ends.
+   */
   close(code: number, reason: string, graceMs = 2000): void {
     if (this.ws.readyState === WebSocket.CLOSED) return;
+    this.#closing = true;
     if (this.ws.readyState !== WebSocket.CLOSING) this.ws.close(code, reason);
     setTimeout(() => this.ws.terminate(), graceMs).unref();
   }

@@ -3,9 +3,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData } from 'ws';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { OptionValues } from '../config.js';
-import { CloseCodes, isSidecastError } from '../errors.js';
+import { authUnavailable, CloseCodes, isSidecastError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics, RefusalReason } from '../metrics.js';
 import { createRouter } from '../router.js';
 import { Connection } from './connection.js';
 import { createFanout, createWriteBatcher, type FrameSink } from './fanout.js';
@@ -32,6 +32,11 @@ export type ServerOptions = OptionValues<(typeof SERVER_OPTIONS)[number]>;
 /** The first message is a token (at most 432 characters); anything larger is refused with 1009. */
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
 
+/** How long a slow consumer, once told to go, may keep reading what was queued for it. */
+const SLOW_CONSUMER_GRACE_MS = 5000;
+/** How long drain waits for the last clients to finish their close handshake. */
+const DRAIN_GRACE_MS = 2000;
+
 export interface ServerDependencies {
   readonly authenticator: Authenticator;
   readonly metrics: Metrics;
@@ -54,6 +59,11 @@ export interface SidecastServer {
   close(): Promise<void>;
 }
 
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  403: 'Forbidden',
+  503: 'Service Unavailable',
+};
+
 export function createSidecastServer(
   options: ServerOptions,
   deps: ServerDependencies,
@@ -66,9 +76,18 @@ export function createSidecastServer(
   const originAllowed = createOriginCheck(options.allowedOrigins);
   const connections = new Set<Connection>();
   const perUser = new Map<string, number>();
+  const whenEmpty: (() => void)[] = [];
   let draining = false;
 
+  // A client gets --auth-timeout to send its request headers too, so half-sent upgrade requests
+  // cannot pile up sockets for Node's default minute.
+  const headersTimeout = Math.min(60_000, Math.max(1000, options.authTimeout * 1000));
   const http: Server = createServer(
+    {
+      headersTimeout,
+      requestTimeout: Math.max(headersTimeout, 30_000),
+      connectionsCheckingInterval: Math.min(headersTimeout / 2, 5000),
+    },
     createRequestHandler({ ...deps, publishKey: options.publishKey }),
   );
   const wss = new WebSocketServer({
@@ -77,30 +96,41 @@ export function createSidecastServer(
     perMessageDeflate: false,
   });
 
-  function refuseUpgrade(socket: Socket, status: number, text: string, reason: string): void {
+  function refuseUpgrade(socket: Socket, status: number, reason: RefusalReason): void {
     metrics.refused.inc({ reason });
     logger.info({ reason, status }, 'upgrade refused');
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const body = `sidecast: ${reason.replaceAll('_', ' ')}\n`;
+    socket.once('finish', () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\n` +
+        `${status === 503 ? 'Retry-After: 1\r\n' : ''}` +
+        `Content-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
   }
 
   http.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    if (draining) return refuseUpgrade(socket, 503, 'Service Unavailable', 'draining');
-    if (!originAllowed(request.headers.origin))
-      return refuseUpgrade(socket, 403, 'Forbidden', 'origin');
+    if (draining) return refuseUpgrade(socket, 503, 'draining');
+    if (!originAllowed(request.headers.origin)) return refuseUpgrade(socket, 403, 'origin');
     if (options.maxConnections > 0 && connections.size >= options.maxConnections) {
-      return refuseUpgrade(socket, 503, 'Service Unavailable', 'max_connections');
+      return refuseUpgrade(socket, 503, 'max_connections');
     }
+    let opened = false;
     wss.handleUpgrade(request, socket, head, (ws) => {
+      opened = true;
       const connection = new Connection(ws, socket, batcher, options, closeSlow);
       connections.add(connection);
       metrics.connections.inc();
       accept(connection);
     });
+    // ws answers a malformed handshake (method, key, version) itself, ending the socket.
+    if (!opened && socket.writableEnded) {
+      metrics.refused.inc({ reason: 'bad_handshake' });
+      logger.debug({ method: request.method }, 'malformed upgrade request refused');
+    }
   });
 
   function closeSlow(connection: Connection): void {
-    if (connection.state !== 'live') return;
     metrics.slowConsumerCloses.inc();
     metrics.dropped.inc({ reason: 'slow_consumer' });
     logger.warn(
@@ -108,9 +138,10 @@ export function createSidecastServer(
       'slow consumer closed',
     );
     unregister(connection);
-    connection.close(CloseCodes.policyViolation, 'slow consumer', 500);
+    connection.close(CloseCodes.policyViolation, 'slow consumer', SLOW_CONSUMER_GRACE_MS);
   }
 
+  /** Takes a connection out of the router and the per-user count, exactly once. */
   function unregister(connection: Connection): void {
     if (connection.state === 'live' && connection.principal) {
       router.remove(connection, connection.principal.contentTypeIds);
@@ -123,42 +154,62 @@ export function createSidecastServer(
 
   function accept(connection: Connection): void {
     const { ws } = connection;
-    const timer = setTimeout(() => {
-      if (connection.state !== 'awaiting-token') return;
-      metrics.authentications.inc({ outcome: 'timeout' });
-      connection.close(CloseCodes.policyViolation, 'authentication timeout');
+    const authentication = new AbortController();
+    // One deadline covers both steps: sending the token, then the database answering for it.
+    const deadline = setTimeout(() => {
+      if (connection.state === 'awaiting-token') {
+        metrics.authentications.inc({ outcome: 'timeout' });
+        connection.close(CloseCodes.policyViolation, 'authentication timeout');
+      } else if (connection.state === 'authenticating') {
+        authentication.abort(
+          authUnavailable(`authentication took longer than ${options.authTimeout} s`),
+        );
+      }
     }, options.authTimeout * 1000);
     ws.on('pong', () => (connection.alive = true));
     ws.on('error', (error) => logger.debug({ err: error.message }, 'client protocol error'));
-    ws.on('close', () => {
-      clearTimeout(timer);
+    ws.on('close', (code: number) => {
+      clearTimeout(deadline);
+      authentication.abort();
       unregister(connection);
       connections.delete(connection);
       metrics.connections.dec();
+      logger.debug({ user: connection.principal?.userId, code }, 'connection closed');
+      if (connections.size === 0) for (const wake of whenEmpty.splice(0)) wake();
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      // After the token, client messages carry no meaning: they are read and discarded.
-      if (connection.state !== 'awaiting-token') return;
-      clearTimeout(timer);
       if (isBinary) {
-        metrics.authentications.inc({ outcome: 'failed' });
-        connection.close(CloseCodes.unsupportedData, 'expected a text token');
+        if (connection.state === 'awaiting-token') {
+          clearTimeout(deadline);
+          metrics.authentications.inc({ outcome: 'failed' });
+        }
+        connection.close(CloseCodes.unsupportedData, 'binary messages are not accepted');
         return;
       }
+      // After the token, text from the client carries no meaning: it is read and discarded.
+      if (connection.state !== 'awaiting-token' || connection.closing) return;
       connection.state = 'authenticating';
-      void authenticate(connection, data.toString());
+      void authenticate(connection, data.toString(), authentication.signal, deadline);
     });
   }
 
-  async function authenticate(connection: Connection, token: string): Promise<void> {
+  async function authenticate(
+    connection: Connection,
+    token: string,
+    signal: AbortSignal,
+    deadline: NodeJS.Timeout,
+  ): Promise<void> {
     const started = performance.now();
     try {
-      const principal = await limiter.run(() => authenticator.authenticate(token));
+      const principal = await limiter.run(() => authenticator.authenticate(token), signal);
+      clearTimeout(deadline);
       metrics.authSeconds.observe((performance.now() - started) / 1000);
-      if (connection.state !== 'authenticating') return; // the client left meanwhile
+      metrics.authentications.inc({ outcome: 'success' });
+      if (connection.state !== 'authenticating' || connection.closing) return; // client left
       const count = perUser.get(principal.userId) ?? 0;
       if (options.maxConnectionsPerUser > 0 && count >= options.maxConnectionsPerUser) {
         metrics.refused.inc({ reason: 'max_connections_per_user' });
+        logger.info({ user: principal.userId, count }, 'too many connections for this user');
         connection.close(CloseCodes.policyViolation, 'too many connections for this user');
         return;
       }
@@ -166,17 +217,22 @@ export function createSidecastServer(
       connection.principal = principal;
       connection.state = 'live';
       router.add(connection, principal.contentTypeIds);
-      metrics.authentications.inc({ outcome: 'success' });
       logger.debug(
         { user: principal.userId, contentTypes: principal.contentTypeIds.size },
         'client authenticated',
       );
     } catch (error) {
+      clearTimeout(deadline);
+      // The client left while waiting: nobody to answer, nothing to count.
+      if (connection.state !== 'authenticating' || connection.closing) return;
       metrics.authSeconds.observe((performance.now() - started) / 1000);
       if (isSidecastError(error) && error.closeCode !== undefined) {
-        const outcome = error.code === 'AUTH_UNAVAILABLE' ? 'unavailable' : 'failed';
-        metrics.authentications.inc({ outcome });
-        logger.info({ outcome, detail: error.message }, 'authentication refused');
+        const unavailable = error.code === 'AUTH_UNAVAILABLE';
+        metrics.authentications.inc({ outcome: unavailable ? 'unavailable' : 'failed' });
+        logger[unavailable ? 'warn' : 'info'](
+          { outcome: unavailable ? 'unavailable' : 'failed', detail: error.message },
+          'authentication refused',
+        );
         connection.close(error.closeCode, error.closeReason ?? '');
         return;
       }
@@ -191,6 +247,7 @@ export function createSidecastServer(
       ? setInterval(() => {
           for (const connection of connections) {
             if (!connection.alive) {
+              metrics.keepaliveTimeouts.inc();
               logger.debug({ user: connection.principal?.userId }, 'dead peer dropped');
               connection.ws.terminate();
               continue;
@@ -202,19 +259,32 @@ export function createSidecastServer(
       : undefined;
   pingTimer?.unref();
 
+  function allClosed(timeoutMs: number): Promise<void> {
+    if (connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      whenEmpty.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   async function drain(seconds: number): Promise<void> {
     draining = true;
     http.close();
     const all = [...connections];
+    // Closing everyone at once would send every client to the other instances in one wave.
     const batches = Math.max(1, Math.min(all.length, Math.ceil(seconds * 20)));
     const perBatch = Math.ceil(all.length / batches);
     const gap = all.length === 0 ? 0 : (seconds * 1000) / batches;
     for (let i = 0; i < all.length; i += perBatch) {
       for (const connection of all.slice(i, i + perBatch))
-        connection.close(CloseCodes.goingAway, 'server shutting down', 1000);
+        connection.close(CloseCodes.goingAway, 'server shutting down', DRAIN_GRACE_MS);
       if (i + perBatch < all.length) await new Promise((resolve) => setTimeout(resolve, gap));
     }
     batcher.flush();
+    await allClosed(DRAIN_GRACE_MS + 500);
   }
 
   return {

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import WebSocket from 'ws';
+import type { Sidecast } from '../../src/app.js';
+import {
+  closeFrameOf,
+  createFrameParser,
+  Opcode,
+  openRawWebSocket,
+} from '../support/raw-websocket.js';
+import { metric } from '../support/scrape.js';
+import { principal, startTestServer, tableAuthenticator, waitFor } from '../support/server.js';
+
+// A full collection before each measurement, so garbage does not pass for retained memory.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function externalBytes(): number {
+  gc();
+  return process.memoryUsage().arrayBuffers;
+}
+
+const MAX_BUFFERED = 256 * 1024;
+const EVENT_BYTES = 16 * 1024;
+const EVENTS = 2000; // 32 MiB in all: far more than the kernel's socket buffers can absorb
+const PER_TURN = 8; // 128 KiB per event-loop turn, below --max-buffered
+
+const authenticator = tableAuthenticator({
+  'token-good': principal('good', [7]),
+  'token-stalled': principal('stalled', [7]),
+  'token-late': principal('late', [7]),
+});
+
+describe('slow consumers', () => {
+  let app: Sidecast;
+  before(async () => {
+    app = await startTestServer(['--max-buffered', String(MAX_BUFFERED), '--ping-interval', '0'], {
+      authenticator,
+    });
+  });
+  after(() => app.close());
+
+  it('closes a client that stops reading, bounded in memory, without delaying the others', async (t) => {
+    // A well-behaved client that checks order and measures how late each event arrives.
+    const good = new WebSocket(app.url);
+    let received = 0;
+    let worstDelayMs = 0;
+    let outOfOrder = 0;
+    good.on('message', (data: Buffer) => {
+      const { seq, sentAt } = JSON.parse(data.toString()) as { seq: number; sentAt: number };
+      if (seq !== received) outOfOrder++;
+      received++;
+      worstDelayMs = Math.max(worstDelayMs, Date.now() - sentAt);
+    });
+    await once(good, 'open');
+    good.send('token-good');
+
+    // Two clients that complete the handshake, authenticate, then stop reading their socket.
+    const stalled = await openRawWebSocket(app.port);
+    stalled.send('token-stalled');
+    const late = await openRawWebSocket(app.port);
+    late.send('token-late');
+    await waitFor(() => app.server.liveConnectionCount === 3, 5000, 'three live clients');
+
+    const baseline = externalBytes();
+    let peak = 0;
+    const filler = 'x'.repeat(EVENT_BYTES);
+    for (let seq = 0; seq < EVENTS; seq++) {
+      await app.bus.publish(
+        JSON.stringify({ content_type_id: 7, seq, sentAt: Date.now(), filler }),
+      );
+      if (seq % PER_TURN === PER_TURN - 1) {
+        await sleep(1);
+        if (seq % 400 === 399) peak = Math.max(peak, externalBytes() - baseline);
+      }
+    }
+    await waitFor(() => received === EVENTS, 20_000, 'the good client to get every event');
+    peak = Math.max(peak, externalBytes() - baseline);
+    const rss = process.memoryUsage().rss;
+    t.diagnostic(
+      `retained external memory peak ${(peak / 2 ** 20).toFixed(1)} MiB, rss ${(rss / 2 ** 20).toFixed(0)} MiB, worst delay ${worstDelayMs} ms`,
+    );
+
+    assert.equal(outOfOrder, 0);
+    assert.ok(worstDelayMs < 2000, `an event reached the good client ${worstDelayMs} ms late`);
+    // Unbounded, the two stalled connections would hold ~2 x 25 MiB here.
+    assert.ok(peak < 8 * 2 ** 20, `${peak} bytes retained while two clients stalled`);
+    assert.equal(await metric(app.port, 'sidecast_slow_consumer_closes_total'), 2);
+    assert.ok(
+      (await metric(app.port, 'sidecast_events_dropped_total{reason="slow_consumer"}')) >= 2,
+    );
+    assert.equal(app.server.liveConnectionCount, 1);
+
+    // The late reader catches up within the grace period and finds the documented close frame.
+    const parser = createFrameParser();
+    const frames = parser.push(late.rest);
+    late.socket.on('data', (chunk: Buffer) => frames.push(...parser.push(chunk)));
+    late.socket.resume();
+    await waitFor(() => frames.at(-1)?.opcode === Opcode.close, 10_000, 'the close frame');
+    assert.deepEqual(closeFrameOf(frames.at(-1)!), { code: 1008, reason: 'slow consumer' });
+    const texts = frames.filter((frame) => frame.opcode === Opcode.text);
+    assert.ok(texts.length > 0 && texts.length < EVENTS, `${texts.length} events before closing`);
+    texts.forEach((frame, index) =>
+      assert.equal((JSON.parse(frame.payload.toString()) as { seq: number }).seq, index),
+    );
+
+    // The one that never reads again is dropped when the grace period ends.
+    await waitFor(() => app.server.connectionCount === 1, 10_000, 'the stalled client dropped');
+    stalled.socket.destroy();
+    late.socket.destroy();
+    const goodClosed = once(good, 'close');
+    good.close();
+    await goodClosed;
+  });
+});

@@ -1,0 +1,44 @@
+import { request } from 'node:http';
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** One plain HTTP GET on a fresh connection. */
+export function httpGet(port: number, path: string, timeoutMs = 5000): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.end();
+  });
+}
+
+/**
+ * Reads GET /metrics the way Prometheus would and returns each sample by its full name, labels
+ * included as written: `sidecast_authentications_total{outcome="timeout"}`.
+ */
+export async function scrapeMetrics(port: number): Promise<Map<string, number>> {
+  const answer = await httpGet(port, '/metrics');
+  if (answer.status !== 200) throw new Error(`/metrics answered ${answer.status}`);
+  const samples = new Map<string, number>();
+  for (const line of answer.body.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const cut = line.lastIndexOf(' ');
+    samples.set(line.slice(0, cut), Number(line.slice(cut + 1)));
+  }
+  return samples;
+}
+
+/** A sample's value, 0 when absent (a labelled counter appears only once incremented). */
+export async function metric(port: number, sample: string): Promise<number> {
+  return (await scrapeMetrics(port)).get(sample) ?? 0;
+}
