@@ -263,6 +263,18 @@ describe('sidecast connect at a terminal', () => {
     assert.equal(result.code, 0);
   });
 
+  it('closes with 1000 on Ctrl-C, like Ctrl-D', async () => {
+    const cli = startCliInTerminal(['connect', '--token', 'token-books', app.url]);
+    await cli.waitForOutput('> ');
+    await waitFor(() => app.server.liveConnectionCount === 1, 10_000, 'the CLI to authenticate');
+    cli.write('abandoned');
+    await cli.waitForOutput('abandoned');
+    cli.write('\x03');
+    const result = await cli.exited;
+    await assertScreen(cli, [`Connected to ${app.url}.`, 'Connection closed: 1000 (OK).']);
+    assert.equal(result.code, 0);
+  });
+
   it('shows the authentication failure and exits 1', async () => {
     const cli = startCliInTerminal(['connect', app.url]);
     await cli.waitForOutput('> ');

@@ -43,6 +43,16 @@ const SITES: {
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+it('sidecast token --help lists every option with its default and environment variable', async () => {
+  const result = await runCli(['token', '--help']);
+  assert.equal(result.code, 0);
+  assert.match(result.stdout, /^Usage: sidecast token \[OPTIONS\] USERNAME\n/);
+  assert.match(result.stdout, /--django-db URL .*\[default: required; env SIDECAST_DJANGO_DB\]/);
+  assert.match(result.stdout, /--scope SCOPE .*\[default: ""; env SIDECAST_SCOPE\]/);
+  assert.match(result.stdout, /DJANGO_SECRET_KEY \(required\)/);
+  assert.match(result.stdout, /SESAME_MAX_AGE/);
+});
+
 for (const { dialect, userModel, sesame } of SITES) {
   describe(`sidecast token on ${dialect} with ${userModel}`, () => {
     let site: DjangoSite;
