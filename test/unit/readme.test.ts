@@ -12,11 +12,17 @@ function describeDefault(value: unknown): string {
 describe('README', () => {
   it('documents every option with its flag, environment variable and default', () => {
     for (const [name, spec] of Object.entries(OPTIONS)) {
-      const row = readme.split('\n').find((line) => line.startsWith('|') && line.includes(`\`${envName(name)}\``));
+      const row = readme
+        .split('\n')
+        .find((line) => line.startsWith('|') && line.includes(`\`${envName(name)}\``));
       assert.ok(row, `README has no options row for ${envName(name)}`);
-      if (spec.flag !== false) assert.ok(row.includes(`\`--${name}\``), `row for ${name} lacks --${name}`);
+      if (spec.flag !== false)
+        assert.ok(row.includes(`\`--${name} `), `row for ${name} lacks --${name}`);
       const shown = 'defaultLabel' in spec ? spec.defaultLabel : describeDefault(spec.defaultValue);
-      assert.ok(row.includes(String(shown)), `row for ${name} does not show its default "${shown}"`);
+      assert.ok(
+        row.includes(String(shown)),
+        `row for ${name} does not show its default "${shown}"`,
+      );
     }
   });
 
