@@ -13,7 +13,8 @@ export interface MetricsSources {
 
 export function createMetrics(sources: MetricsSources = {}) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'sidecast_process_' });
+  // Default metrics are named process_* and nodejs_*: the prefix makes sidecast_process_* etc.
+  collectDefaultMetrics({ register: registry, prefix: 'sidecast_' });
   const registers = [registry];
   return {
     registry,

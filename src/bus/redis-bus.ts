@@ -87,6 +87,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       );
       client.on('close', () => {
         if (subscribed) markDown(`lost connection to Redis at ${where}`);
+        else if (detail === 'not started') markDown(`cannot reach Redis at ${where}`);
       });
       client.on('ready', () => {
         client.subscribe(channel).then(
@@ -111,9 +112,12 @@ export function createRedisBus(options: RedisBusOptions): Bus {
         }
         onMessage(message.toString('utf8'));
       });
-      client
-        .connect()
-        .catch((error: unknown) => markDown(`cannot reach Redis at ${where}: ${describe(error)}`));
+      // Failures also arrive as 'error' events, which name the cause better than this rejection.
+      client.connect().catch((error: unknown) => {
+        if (detail === 'not started')
+          markDown(`cannot reach Redis at ${where}: ${describe(error)}`);
+        else if (failFast) markDown(detail);
+      });
       if (!failFast) return;
       try {
         await firstSubscription;

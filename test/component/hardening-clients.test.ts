@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import type { Sidecast } from '../../src/app.js';
@@ -12,7 +12,7 @@ import {
   openRawWebSocket,
   type Frame,
 } from '../support/raw-websocket.js';
-import { httpGet, metric } from '../support/scrape.js';
+import { httpGet, metric } from '../support/observe.js';
 import {
   connectClient,
   event,
@@ -26,6 +26,7 @@ import {
 const authenticator = tableAuthenticator({
   'token-a': principal('1', [7]),
   'token-b': principal('2', [7]),
+  'token-watch': principal('3', [7]),
 });
 
 /** Publishes `count` numbered events on content type 7 while `during` runs; returns them. */
@@ -59,17 +60,28 @@ function readFrames(socket: import('node:net').Socket, rest: Buffer): Promise<Fr
 
 describe('hostile and broken clients', () => {
   let app: Sidecast;
+  // A well-behaved client connected throughout: every hostile case must leave it served.
+  let watcher: TestClient;
 
   before(async () => {
     app = await startTestServer(['--auth-timeout', '0.5', '--ping-interval', '0.25'], {
       authenticator,
     });
+    watcher = await liveClient(app, 'token-watch');
+  });
+  afterEach(async () => {
+    assert.equal((await httpGet(app.port, '/healthz')).status, 200);
+    const payload = event(7, { check: watcher.messages.length });
+    const seen = watcher.messages.length;
+    await app.bus.publish(payload);
+    assert.equal((await watcher.waitForMessages(seen + 1))[seen], payload);
+    assert.equal(watcher.ws.readyState, WebSocket.OPEN);
   });
   after(() => app.close());
 
   it('closes a flood of connections that never authenticate, while others keep receiving', async () => {
-    const watcher = await liveClient(app);
     const port = app.port;
+    const seen = watcher.messages.length;
     const flood: Promise<{ code: number; reason: string }>[] = [];
     const sockets: WebSocket[] = [];
     for (let i = 0; i < 300; i++) {
@@ -90,12 +102,10 @@ describe('hostile and broken clients', () => {
     for (const close of closes) {
       assert.deepEqual(close, { code: 1008, reason: 'authentication timeout' });
     }
-    assert.deepEqual(await watcher.waitForMessages(sent.length), sent);
+    assert.deepEqual((await watcher.waitForMessages(seen + sent.length)).slice(seen), sent);
     await waitFor(() => app.server.connectionCount === 1, 5000, 'the flood to be gone');
     assert.equal(await metric(port, 'sidecast_authentications_total{outcome="timeout"}'), 300);
     assert.equal(await metric(port, 'sidecast_connections'), 1);
-    watcher.ws.close();
-    await watcher.closed;
   });
 
   it('refuses a first message larger than 4 KiB with 1009', async () => {
@@ -148,11 +158,11 @@ describe('hostile and broken clients', () => {
     const dead = await openRawWebSocket(port);
     dead.send('token-b');
     // A raw socket never answers pings on its own, as with a peer that vanished.
-    await waitFor(() => app.server.liveConnectionCount === 2, 5000, 'the silent peer to go live');
+    await waitFor(() => app.server.liveConnectionCount === 3, 5000, 'the silent peer to go live');
     const closed = once(dead.socket, 'close');
     dead.socket.on('data', () => undefined);
     dead.socket.resume();
-    await waitFor(() => app.server.liveConnectionCount === 1, 5000, 'the dead peer to be dropped');
+    await waitFor(() => app.server.liveConnectionCount === 2, 5000, 'the dead peer to be dropped');
     await closed;
     assert.equal(await metric(port, 'sidecast_keepalive_timeouts_total'), before + 1);
     // The healthy client went through several ping rounds and still receives.

@@ -12,7 +12,7 @@ import {
   Opcode,
   openRawWebSocket,
 } from '../support/raw-websocket.js';
-import { metric } from '../support/scrape.js';
+import { metric } from '../support/observe.js';
 import { principal, startTestServer, tableAuthenticator, waitFor } from '../support/server.js';
 
 // A full collection before each measurement, so garbage does not pass for retained memory.

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import type { Sidecast } from '../../src/app.js';
 import { rawExchange, upgradeRequest } from '../support/raw-websocket.js';
-import { httpGet, metric } from '../support/scrape.js';
+import { httpGet, metric } from '../support/observe.js';
 import {
   connectClient,
   event,
@@ -66,12 +66,15 @@ describe('handshake checks: origins, limits, malformed requests', () => {
 
   it('refuses browsers from other origins with 403 before the WebSocket opens', async () => {
     const app = await start(['--allowed-origins', 'https://*.example.com,https://app.test']);
+    const watcher = await live(app, 'token-ann');
     assert.equal((await upgradeStatus(app.url, { Origin: 'https://evil.test' })).status, 403);
     assert.equal((await upgradeStatus(app.url, { Origin: 'http://localhost:3000' })).status, 403);
     assert.equal((await upgradeStatus(app.url, { Origin: 'https://www.example.com' })).status, 101);
     assert.equal((await upgradeStatus(app.url, { Origin: 'https://app.test' })).status, 101);
     assert.equal((await upgradeStatus(app.url)).status, 101, 'non-browser clients send no Origin');
     assert.equal(await metric(app.port, 'sidecast_connections_refused_total{reason="origin"}'), 2);
+    await stillReceives(app, watcher, 'after refusals');
+    watcher.ws.close();
   });
 
   it('by default accepts pages from this machine only', async () => {

@@ -1,4 +1,8 @@
 import { request } from 'node:http';
+import { Writable } from 'node:stream';
+import { createLogger, type Logger } from '../../src/log.js';
+
+/** What a test can see of a running server from outside: HTTP answers, metrics, log lines. */
 
 export interface HttpAnswer {
   readonly status: number;
@@ -41,4 +45,31 @@ export async function scrapeMetrics(port: number): Promise<Map<string, number>> 
 /** A sample's value, 0 when absent (a labelled counter appears only once incremented). */
 export async function metric(port: number, sample: string): Promise<number> {
   return (await scrapeMetrics(port)).get(sample) ?? 0;
+}
+
+export interface CapturedLogs {
+  readonly logger: Logger;
+  /** Every JSON line written so far. */
+  readonly lines: string[];
+  /** The lines parsed, for matching on fields. */
+  entries(): Record<string, unknown>[];
+}
+
+/** A debug-level logger writing into memory instead of stderr. */
+export function captureLogs(): CapturedLogs {
+  const lines: string[] = [];
+  let partial = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const parts = (partial + chunk.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts);
+      done();
+    },
+  });
+  return {
+    logger: createLogger('debug', 'sidecast', stream),
+    lines,
+    entries: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
 }

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import { startSidecast, type Sidecast } from '../../src/app.js';
+import { isSidecastError } from '../../src/errors.js';
+import { createRedisServer, type RedisServer } from '../support/faults.js';
+import { captureLogs, httpGet, metric, type CapturedLogs } from '../support/observe.js';
+import {
+  connectClient,
+  event,
+  principal,
+  serveOptions,
+  tableAuthenticator,
+  waitFor,
+  type TestClient,
+} from '../support/server.js';
+
+/**
+ * The bus failing under a running server: a redis-server of the test's own, on its own port,
+ * stopped and started again while clients stay connected.
+ */
+
+const authenticator = tableAuthenticator({ token: principal('1', [4]) });
+
+function redisFlags(redis: RedisServer, channel: string, extra: string[] = []): string[] {
+  return ['--bus', 'redis', '--redis', redis.url, '--channel', channel, ...extra];
+}
+
+async function startApp(flags: string[], logs: CapturedLogs): Promise<Sidecast> {
+  return startSidecast({ options: serveOptions(flags), authenticator, logger: logs.logger });
+}
+
+async function readyz(app: Sidecast) {
+  const answer = await httpGet(app.port, '/readyz');
+  return { status: answer.status, ...(JSON.parse(answer.body) as { checks: { bus: string } }) };
+}
+
+async function waitForReady(app: Sidecast, ready: boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await readyz(app)).status !== (ready ? 200 : 503)) {
+    if (Date.now() > deadline) throw new Error(`/readyz never became ${ready ? 200 : 503}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function live(app: Sidecast): Promise<TestClient> {
+  const count = app.server.liveConnectionCount;
+  const client = await connectClient(app.url, 'token');
+  await waitFor(() => app.server.liveConnectionCount > count, 5000, 'client live');
+  return client;
+}
+
+describe('Redis faults', () => {
+  let redis: RedisServer;
+  let publisher: Redis;
+  let channel: string;
+  const apps: Sidecast[] = [];
+
+  before(async () => {
+    redis = await createRedisServer();
+    publisher = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    publisher.on('error', () => undefined);
+  });
+  after(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+    publisher.disconnect();
+    await redis.stop();
+  });
+
+  const freshChannel = () => `sidecast-faults-${randomBytes(6).toString('hex')}`;
+
+  it('fails start-up with one clear error when Redis is unreachable and --wait-for-bus is false', async () => {
+    await redis.stop();
+    const logs = captureLogs();
+    const started = Date.now();
+    await assert.rejects(
+      startApp(redisFlags(redis, freshChannel()), logs),
+      (error: unknown) =>
+        isSidecastError(error, 'BUS_UNAVAILABLE') &&
+        error.message.includes(`cannot reach Redis at redis://127.0.0.1:${redis.port}/0`) &&
+        error.message.includes('ECONNREFUSED'),
+    );
+    assert.ok(Date.now() - started < 6000, 'fails fast');
+    assert.deepEqual(
+      logs.entries().filter((entry) => (entry.level as number) >= 50),
+      [],
+      'the error is reported once, by the caller, not logged as well',
+    );
+  });
+
+  it('with --wait-for-bus true starts not ready, retries, and delivers once Redis appears', async () => {
+    await redis.stop();
+    channel = freshChannel();
+    const logs = captureLogs();
+    const app = await startApp(redisFlags(redis, channel, ['--wait-for-bus', 'true']), logs);
+    apps.push(app);
+    const notReady = await readyz(app);
+    assert.equal(notReady.status, 503);
+    assert.match(notReady.checks.bus, /cannot reach Redis at .*ECONNREFUSED/);
+    assert.equal((await httpGet(app.port, '/healthz')).status, 200);
+    const client = await live(app);
+
+    await new Promise((resolve) => setTimeout(resolve, 700)); // several failed attempts
+    await redis.start();
+    await waitForReady(app, true);
+    await publisher.connect();
+    const payload = event(4, { after: 'start' });
+    assert.equal(await publisher.publish(channel, payload), 1);
+    assert.deepEqual(await client.waitForMessages(1), [payload]);
+    assert.equal(await metric(app.port, 'sidecast_bus_connected'), 1);
+    assert.equal(await metric(app.port, 'sidecast_bus_outages_total'), 1);
+    const errors = logs.entries().filter((entry) => entry.level === 50);
+    assert.equal(errors.length, 1, 'one line for the outage, not one per attempt');
+    assert.ok(logs.entries().some((entry) => entry.msg === 'bus connected'));
+    await app.close();
+  });
+
+  it('keeps clients connected through a Redis outage and resubscribes on its own', async () => {
+    await redis.start();
+    channel = freshChannel();
+    const logs = captureLogs();
+    const app = await startApp(redisFlags(redis, channel), logs);
+    apps.push(app);
+    const client = await live(app);
+    const before = event(4, { phase: 'before' });
+    await publisher.publish(channel, before);
+    await client.waitForMessages(1);
+
+    await redis.stop();
+    await waitForReady(app, false);
+    assert.match((await readyz(app)).checks.bus, /Redis/);
+    assert.equal(await metric(app.port, 'sidecast_bus_connected'), 0);
+    await assert.rejects(app.bus.publish(event(4)), (error: unknown) =>
+      isSidecastError(error, 'BUS_UNAVAILABLE'),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // several failed reconnections
+    assert.equal(client.ws.readyState, WebSocket.OPEN, 'clients stay connected');
+
+    await redis.start();
+    await waitForReady(app, true);
+    const afterOutage = event(4, { phase: 'after' });
+    assert.equal(await publisher.publish(channel, afterOutage), 1, 'sidecast is subscribed');
+    assert.deepEqual(await client.waitForMessages(2), [before, afterOutage]);
+    assert.equal(client.ws.readyState, WebSocket.OPEN);
+    assert.equal(await metric(app.port, 'sidecast_bus_outages_total'), 1);
+    assert.equal(await metric(app.port, 'sidecast_bus_reconnects_total'), 1);
+    const entries = logs.entries();
+    assert.equal(entries.filter((entry) => entry.level === 50).length, 1, 'one outage line');
+    assert.ok(entries.some((entry) => entry.msg === 'bus connection restored'));
+    client.ws.close();
+    await app.close();
+  });
+
+  it('logs each broken event once and keeps delivering, non-UTF-8 bytes included', async () => {
+    await redis.start();
+    channel = freshChannel();
+    const logs = captureLogs();
+    const app = await startApp(redisFlags(redis, channel), logs);
+    apps.push(app);
+    const client = await live(app);
+    const first = event(4, { n: 1 });
+    const broken: (string | Buffer)[] = [
+      'not json',
+      '[4]',
+      '{"content_type_id": "4"}',
+      '{"content_type_id": 4.5}',
+      '{"content_type_id": null}',
+      '',
+      Buffer.from([0x7b, 0xff, 0xfe, 0x7d]),
+      Buffer.concat([
+        Buffer.from('{"content_type_id": 4, "x": "'),
+        Buffer.from([0xc3]),
+        Buffer.from('"}'),
+      ]),
+    ];
+    const last = '{"content_type_id": 4, "object": "Caf\\u00e9 \u2603"}';
+    await publisher.publish(channel, first);
+    for (const payload of broken) await publisher.publish(channel, payload);
+    await publisher.publish(channel, last);
+    assert.deepEqual(await client.waitForMessages(2), [first, last]);
+    assert.equal(
+      await metric(app.port, 'sidecast_events_dropped_total{reason="invalid_event"}'),
+      6,
+    );
+    assert.equal(await metric(app.port, 'sidecast_events_dropped_total{reason="not_utf8"}'), 2);
+    const dropped = logs.entries().filter((entry) => entry.msg === 'event dropped');
+    assert.equal(dropped.length, broken.length, 'one log line per broken event');
+    client.ws.close();
+    await app.close();
+  });
+});
