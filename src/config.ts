@@ -184,13 +184,15 @@ export const OPTIONS = {
     parse: asInteger(0, 1_000_000),
   }),
   'ping-interval': option({
-    description: 'Seconds between keepalive pings; a peer that misses one is dropped (0: off).',
+    description:
+      'Seconds between keepalive pings; a peer that has not answered by the next ping is dropped (0: off).',
     valueName: 'SECONDS',
     defaultValue: 30,
     parse: asSeconds,
   }),
   'drain-seconds': option({
-    description: 'On SIGTERM/SIGINT, close clients with 1001 spread over this many seconds.',
+    description:
+      'On SIGTERM/SIGINT: stop accepting, report not ready, close clients with 1001 spread over this many seconds, exit 0. A second signal exits at once (status 1).',
     valueName: 'SECONDS',
     defaultValue: 5,
     parse: asSeconds,

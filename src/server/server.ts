@@ -96,9 +96,16 @@ export function createSidecastServer(
     perMessageDeflate: false,
   });
 
-  function refuseUpgrade(socket: Socket, status: number, reason: RefusalReason): void {
+  function refuseUpgrade(
+    socket: Socket,
+    status: number,
+    reason: RefusalReason,
+    origin?: string,
+  ): void {
     metrics.refused.inc({ reason });
-    logger.info({ reason, status }, 'upgrade refused');
+    // A wrong origin is worth a line (usually a misconfigured --allowed-origins); capacity
+    // refusals come in floods and are counted instead.
+    logger[reason === 'origin' ? 'info' : 'debug']({ reason, status, origin }, 'upgrade refused');
     const body = `sidecast: ${reason.replaceAll('_', ' ')}\n`;
     socket.once('finish', () => socket.destroy());
     socket.end(
@@ -111,7 +118,8 @@ export function createSidecastServer(
   http.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     if (draining) return refuseUpgrade(socket, 503, 'draining');
-    if (!originAllowed(request.headers.origin)) return refuseUpgrade(socket, 403, 'origin');
+    const { origin } = request.headers;
+    if (!originAllowed(origin)) return refuseUpgrade(socket, 403, 'origin', origin);
     if (options.maxConnections > 0 && connections.size >= options.maxConnections) {
       return refuseUpgrade(socket, 503, 'max_connections');
     }

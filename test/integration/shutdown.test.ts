@@ -195,6 +195,29 @@ describe('sidecast serve: signals and start-up failures', () => {
     });
   }
 
+  it('fails fast with one line naming the database when it cannot be reached', async () => {
+    const port = await freePort();
+    const served = serve(site, [
+      '--port',
+      '0',
+      '--workers',
+      '1',
+      '--bus',
+      'memory',
+      '--django-db',
+      `postgres://postgres@127.0.0.1:${port}/django`,
+    ]);
+    children.push(served.child);
+    const { code } = await served.exited;
+    assert.equal(code, 1);
+    const lines = served.stderr().trim().split('\n');
+    assert.equal(lines.length, 1, served.stderr());
+    assert.match(
+      lines[0]!,
+      /^sidecast: cannot reach database postgres:\/\/127\.0\.0\.1:\d+\/django: /,
+    );
+  });
+
   it('with --wait-for-bus true starts without Redis, not ready, and stops cleanly', async () => {
     const port = await freePort();
     const served = await start([
