@@ -126,10 +126,11 @@ export function createEventSource(
       : pick(SUBJECTS);
     const typeId = subject && contentTypes.get(subject.label);
     if (!subject || typeId === undefined) throw new Error(`no demo model "${label}"`);
-    const fields = subject.fields.filter(() => random() < 0.5);
+    const some = subject.fields.filter(() => random() < 0.4);
+    const fields = some.length ? some : [pick(subject.fields)];
     const message = {
       add: 'Added.',
-      change: fields.length ? `Changed ${joinFields(fields)}.` : 'No fields changed.',
+      change: `Changed ${joinFields(fields)}.`,
       delete: '', // deletions store no change message
     }[action];
     return {

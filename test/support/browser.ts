@@ -40,9 +40,12 @@ export function collectPageErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
+    if (message.type() !== 'error') return;
     // Chromium logs every refused WebSocket connection; refusals are part of what is tested.
-    if (message.type() === 'error' && !message.text().startsWith('WebSocket connection to'))
-      errors.push(`console: ${message.text()}`);
+    if (message.text().startsWith('WebSocket connection to')) return;
+    const { url } = message.location();
+    if (url.endsWith('/favicon.ico')) return; // browsers ask for one whether the page has it or not
+    errors.push(`console: ${message.text()}${url ? ` (${url})` : ''}`);
   });
   return errors;
 }
