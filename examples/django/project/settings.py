@@ -147,6 +147,10 @@ USE_TZ = env_bool("USE_TZ", True)
 
 STATIC_URL = "static/"
 
+# The browser client, sidecast/client, as built by `npm install` (or `npm run build`) at the
+# repository root; the live page loads it as {% static 'sidecast/index.js' %}.
+STATICFILES_DIRS = [("sidecast", BASE_DIR.parent.parent / "dist" / "client")]
+
 # Authentication with django-sesame (as in the websockets Django guide) -----------
 
 AUTHENTICATION_BACKENDS = [
