@@ -1,4 +1,12 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import cluster from 'node:cluster';
+import {
+  AggregatorRegistry,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+} from 'prom-client';
 
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
 export type DropReason = 'invalid_event' | 'not_utf8' | 'slow_consumer';
@@ -18,6 +26,8 @@ export function createMetrics(sources: MetricsSources = {}) {
   const registers = [registry];
   return {
     registry,
+    /** The text GET /metrics answers with: this process, or every worker (see scrapeAcrossWorkers). */
+    scrape: (): Promise<string> => registry.metrics(),
     connections: new Gauge({
       name: 'sidecast_connections',
       help: 'Open WebSocket connections.',
@@ -95,3 +105,69 @@ export function createMetrics(sources: MetricsSources = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * With --workers N the port is shared, so a scrape reaches one worker at random. Each worker asks
+ * the primary, which collects every worker's registry and sums them (prom-client's cluster
+ * aggregation), so /metrics always describes the whole server.
+ */
+interface ScrapeMessage {
+  readonly sidecastScrape: number;
+  readonly text?: string;
+  readonly error?: string;
+}
+
+function isScrapeMessage(message: unknown): message is ScrapeMessage {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    typeof (message as ScrapeMessage).sidecastScrape === 'number'
+  );
+}
+
+const SCRAPE_TIMEOUT_MS = 6000;
+
+/** Runs in the primary: answers each worker's scrape request with the sum over all workers. */
+export function aggregateWorkerMetrics(): void {
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (worker, message: unknown) => {
+    if (!isScrapeMessage(message) || message.text !== undefined || message.error !== undefined)
+      return;
+    const id = message.sidecastScrape;
+    aggregator.clusterMetrics().then(
+      (text) => worker.send({ sidecastScrape: id, text } satisfies ScrapeMessage),
+      (error: unknown) =>
+        worker.send({ sidecastScrape: id, error: String(error) } satisfies ScrapeMessage),
+    );
+  });
+}
+
+/** Runs in a worker: its registry joins the aggregation, and its /metrics asks the primary. */
+export function scrapeAcrossWorkers(metrics: Metrics): void {
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  // Constructing one installs prom-client's answer to the primary's collection requests.
+  new AggregatorRegistry();
+  // The worker's IPC channel must not keep it alive once the server has stopped.
+  process.channel?.unref();
+  const pending = new Map<number, (reply: ScrapeMessage) => void>();
+  let nextId = 0;
+  process.on('message', (message: unknown) => {
+    if (isScrapeMessage(message)) pending.get(message.sidecastScrape)?.(message);
+  });
+  metrics.scrape = () =>
+    new Promise<string>((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(
+        () => settle({ sidecastScrape: id, error: 'timed out' }),
+        SCRAPE_TIMEOUT_MS,
+      );
+      const settle = (reply: ScrapeMessage) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        if (reply.text !== undefined) resolve(reply.text);
+        else reject(new Error(`metrics from the other workers: ${reply.error ?? 'no answer'}`));
+      };
+      pending.set(id, settle);
+      process.send?.({ sidecastScrape: id } satisfies ScrapeMessage);
+    });
+}

@@ -10,6 +10,7 @@ import {
 } from '../config.js';
 import { SidecastError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { aggregateWorkerMetrics, scrapeAcrossWorkers } from '../metrics.js';
 
 const NAMES = [...SERVE_OPTIONS, 'workers'] as const;
 const USAGE = 'sidecast serve [OPTIONS]';
@@ -69,6 +70,7 @@ export async function serve(argv: readonly string[], env: Env): Promise<number> 
     process.off('message', earlyStop);
   }
   if (cluster.isWorker) {
+    scrapeAcrossWorkers(app.metrics);
     const report: WorkerReport = { sidecastWorker: 'listening', detail: app.url };
     process.send?.(report);
   } else {
@@ -138,6 +140,7 @@ function waitForStop(app: Sidecast, logger: Logger, stopAtOnce: boolean): Promis
 /** The primary forks the workers, relays memory-bus events, reports once, and forwards signals. */
 function runPrimary(workers: number, logger: Logger): Promise<number> {
   relayEventsBetweenWorkers();
+  aggregateWorkerMetrics();
   return new Promise((resolve) => {
     let listening = 0;
     let failed = false;

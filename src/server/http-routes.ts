@@ -182,7 +182,7 @@ export function createRequestHandler(context: RouteContext) {
         });
       }
       if (path === '/metrics') {
-        const text = await context.metrics.registry.metrics();
+        const text = await context.metrics.scrape();
         response.writeHead(200, { 'content-type': context.metrics.registry.contentType });
         response.end(text);
         return;

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
 import { freePort } from '../support/faults.js';
-import { httpGet } from '../support/observe.js';
+import { httpGet, metric } from '../support/observe.js';
 import { connectClient, event, type TestClient } from '../support/server.js';
 
 /**
@@ -135,6 +135,10 @@ describe('sidecast serve: signals and start-up failures', () => {
     it(`${signal} to ${to}, --workers ${workers}: every client gets 1001, spread over --drain-seconds, exit 0`, async () => {
       const served = await start(['--workers', String(workers), '--drain-seconds', '1'], group);
       const clients = await connectAll(served, 8);
+      // Whichever worker answers, /metrics describes the whole server.
+      for (let i = 0; i < 4; i++) {
+        assert.equal(await metric(served.port, 'sidecast_connections'), 8);
+      }
       const closedAt: number[] = [];
       const closes = clients.map((client) =>
         client.closed.then((close) => {
