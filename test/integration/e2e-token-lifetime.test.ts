@@ -20,20 +20,37 @@ const LAST_LOGIN = `from django.contrib.auth import get_user_model
 user = get_user_model()._default_manager.get_by_natural_key(args["username"])
 result = None if user.last_login is None else user.last_login.isoformat()`;
 
+const UTC = { USE_TZ: 'True' };
+/** Naive local times: PostgreSQL converts to TIME_ZONE, MySQL and SQLite store the wall time. */
+const PARIS = { USE_TZ: 'False', TIME_ZONE: 'Europe/Paris' };
+
 const ONE_TIME_CASES = [
-  { dialect: 'postgres', userModel: 'accounts_uuid.UuidUser' },
-  { dialect: 'mysql', userModel: 'accounts_big.BigUser' },
-  { dialect: 'sqlite', userModel: 'auth.User' },
+  { dialect: 'postgres', userModel: 'accounts_uuid.UuidUser', env: UTC },
+  { dialect: 'mysql', userModel: 'accounts_big.BigUser', env: UTC },
+  { dialect: 'sqlite', userModel: 'auth.User', env: UTC },
+  { dialect: 'postgres', userModel: 'auth.User', env: PARIS },
+  { dialect: 'mysql', userModel: 'auth.User', env: PARIS },
 ] as const;
 
-for (const { dialect, userModel } of ONE_TIME_CASES) {
-  void describe(`SESAME_ONE_TIME on ${dialect} with ${userModel}`, () => {
+/** The instant of a naive Europe/Paris wall time (an hour or two ahead of UTC). */
+function parisTime(naive: string): number {
+  const asUtc = Date.parse(`${naive}Z`);
+  const offset = (instant: number) => {
+    const wall = new Date(instant).toLocaleString('sv-SE', { timeZone: 'Europe/Paris' });
+    return Date.parse(`${wall.replace(' ', 'T')}Z`) - instant;
+  };
+  return asUtc - offset(asUtc - offset(asUtc));
+}
+
+for (const { dialect, userModel, env } of ONE_TIME_CASES) {
+  const zone = env.USE_TZ === 'True' ? 'USE_TZ' : 'naive Europe/Paris time';
+  void describe(`SESAME_ONE_TIME on ${dialect} with ${userModel}, ${zone}`, () => {
     let site: DjangoSite;
     let app: Sidecast;
     const clients: RawClient[] = [];
 
     before(async () => {
-      site = await createDjangoSite({ dialect, userModel, sesame: { ONE_TIME: 'True' } });
+      site = await createDjangoSite({ dialect, userModel, env, sesame: { ONE_TIME: 'True' } });
       app = await startSiteServer(site);
     });
     after(async () => {
@@ -61,10 +78,14 @@ for (const { dialect, userModel } of ONE_TIME_CASES) {
       const first = await driver.getToken({ username: 'once' });
       const startedAt = Date.now();
       await liveWith(first, 1);
-      // sidecast wrote last_login, in the form Django reads back as an aware UTC datetime.
+      // sidecast wrote last_login, in the form Django reads back: aware UTC, or naive local.
       const lastLogin = await driver.shell<string>(LAST_LOGIN, { username: 'once' });
-      assert.match(lastLogin ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$/);
-      const writtenAt = Date.parse(lastLogin!);
+      const offset = env.USE_TZ === 'True' ? '\\+00:00' : '';
+      assert.match(
+        lastLogin ?? '',
+        new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:]{8}(\\.\\d{6})?${offset}$`),
+      );
+      const writtenAt = env.USE_TZ === 'True' ? Date.parse(lastLogin!) : parisTime(lastLogin!);
       assert.ok(Math.abs(writtenAt - startedAt) < 60_000, `last_login ${lastLogin}`);
 
       assert.deepEqual(await closeOf(await connect(first)), AUTH_FAILED, 'second use');

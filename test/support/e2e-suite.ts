@@ -236,7 +236,10 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
       assert.equal(await driver.getUser({ token: recent! }), 'reader');
       const accepted = [await connect(valid), await connect(recent!)];
       const rejected = await Promise.all(
-        Object.values(refused).map(async (token) => closeOf(await connect(token))),
+        Object.values(refused).map(async (token) =>
+          // A token let in is reported by name below rather than as a bare timeout.
+          closeOf(await connect(token)).catch(() => ({ code: 0, reason: 'let in' })),
+        ),
       );
       assert.deepEqual(
         Object.fromEntries(Object.keys(refused).map((name, i) => [name, rejected[i]])),
