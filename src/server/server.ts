@@ -119,7 +119,7 @@ export function createSidecastServer(
     socket.on('error', () => socket.destroy());
     if (draining) return refuseUpgrade(socket, 503, 'draining');
     const { origin } = request.headers;
-    if (!originAllowed(origin)) return refuseUpgrade(socket, 403, 'origin', origin);
+    if (!originAllowed(origin)) return refuseUpgrade(socket, 403, 'origin', origin?.slice(0, 200));
     if (options.maxConnections > 0 && connections.size >= options.maxConnections) {
       return refuseUpgrade(socket, 503, 'max_connections');
     }

@@ -7,6 +7,7 @@ import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
 import type { Sidecast } from '../../src/app.js';
 import {
+  clientFrame,
   closeFrameOf,
   createFrameParser,
   Opcode,
@@ -115,5 +116,41 @@ describe('slow consumers', () => {
     const goodClosed = once(good, 'close');
     good.close();
     await goodClosed;
+  });
+
+  it('drops a client that floods pings while never reading the pongs', async (t) => {
+    // --ping-interval is 0 here, so keepalive cannot be what ends this connection.
+    const watcher = new WebSocket(app.url);
+    const seen: string[] = [];
+    watcher.on('message', (data: Buffer) => seen.push(data.toString()));
+    await once(watcher, 'open');
+    watcher.send('token-good');
+    const flooder = await openRawWebSocket(app.port);
+    flooder.send('token-stalled');
+    await waitFor(() => app.server.liveConnectionCount === 2, 5000, 'two live clients');
+    const baseline = externalBytes();
+    const ping = clientFrame(Opcode.ping, Buffer.alloc(125, 0x61));
+    const burst = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+    const closed = once(flooder.socket, 'close');
+    let bursts = 0;
+    // Up to 39 MB of pings, as many bytes of pongs owed to a socket that is never read.
+    while (bursts < 300 && app.server.connectionCount === 2) {
+      if (!flooder.socket.write(burst)) await Promise.race([once(flooder.socket, 'drain'), closed]);
+      if (++bursts % 10 === 0) await sleep(1);
+    }
+    await waitFor(() => app.server.connectionCount === 1, 10_000, 'the flooder dropped');
+    const retained = externalBytes() - baseline;
+    t.diagnostic(
+      `dropped after ${bursts} bursts of 1000 pings, ${(retained / 2 ** 20).toFixed(1)} MiB retained`,
+    );
+    assert.ok(bursts < 300, 'dropped before the flood ended');
+    assert.ok(retained < 8 * 2 ** 20, `${retained} bytes retained`);
+    const payload = JSON.stringify({ content_type_id: 7, seq: 0, sentAt: Date.now() });
+    await app.bus.publish(payload);
+    await waitFor(() => seen.includes(payload), 5000, 'the watcher to be served');
+    flooder.socket.destroy();
+    const watcherClosed = once(watcher, 'close');
+    watcher.close();
+    await watcherClosed;
   });
 });
