@@ -187,6 +187,37 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
       await until(() => app.server.connectionCount === 0, 10_000, 'clients gone');
     });
 
+    void test('a burst of connections all authenticate, and each gets an event once', async () => {
+      const { driver } = site;
+      const tokens = await Promise.all(
+        PEOPLE.map(
+          async (person) => [person, await driver.getToken({ username: person })] as const,
+        ),
+      );
+      // More connections at once than the database pool has connections.
+      const burst = await Promise.all(
+        Array.from({ length: 60 }, async (_, i) => {
+          const [person, token] = tokens[i % tokens.length]!;
+          return { person, client: await connect(token) };
+        }),
+      );
+      await until(() => app.server.liveConnectionCount === burst.length, 20_000, 'burst live');
+      const pk = await driver.adminAdd({ model: 'catalog.author', data: { name: 'Burst' } });
+      const published = await capture.waitFor(8);
+      const event = published[7]!;
+      assert.equal((JSON.parse(event.toString()) as { object_id: string }).object_id, pk);
+      const receivers = burst.filter(({ person }) => person === 'root' || person === 'editor');
+      for (const { client } of receivers) await client.waitForFrames(1);
+      await sleep(200);
+      for (const { person, client } of burst) {
+        const wanted = receivers.some((receiver) => receiver.client === client) ? 1 : 0;
+        assert.equal(client.frames.length, wanted, `${person}: frames`);
+        if (wanted) assert.ok(client.frames[0]!.equals(event));
+        client.ws.close();
+      }
+      await until(() => app.server.connectionCount === 0, 10_000, 'burst gone');
+    });
+
     void test('bad tokens and refused users get 1011 "authentication failed"', async () => {
       const { driver } = site;
       for (const username of ['sleeper', 'ghost', 'mover'])
