@@ -250,6 +250,9 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
         'tampered primary key': tamper(valid, 1),
         'scope "other"': await driver.getToken({ username: 'reader', scope: 'other' }),
         'with a character appended': `${valid}A`,
+        // Python does not trim: surrounding whitespace makes the token invalid.
+        'with a newline': `${valid}\n`,
+        'with a leading space': ` ${valid}`,
         empty: '',
       };
       // Django agrees: sesame.utils.get_user refuses every one of them.
