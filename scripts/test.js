@@ -32,4 +32,11 @@ run('npx', ['tsc', '-p', 'tsconfig.build.json']);
 
 const files = suites.flatMap(testFiles);
 // Integration tests share machine-wide services; one file at a time keeps their timing honest.
-run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', ...files]);
+run(process.execPath, [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=1',
+  '--test-timeout=300000',
+  ...files,
+]);
