@@ -9,15 +9,16 @@ import { createMetrics, type Metrics } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
 import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './server/server.js';
 
+// Listed in the order --help shows them: where the data comes from first, then the server's limits.
 export const SERVE_OPTIONS = [
-  ...SERVER_OPTIONS,
   'django-db',
+  'scope',
   'bus',
   'redis',
   'channel',
-  'scope',
-  'log-level',
   'wait-for-bus',
+  ...SERVER_OPTIONS,
+  'log-level',
 ] as const;
 
 export type ServeOptions = OptionValues<(typeof SERVE_OPTIONS)[number]>;
