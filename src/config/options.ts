@@ -1,0 +1,234 @@
+import { availableParallelism } from 'node:os';
+import { SidecastError } from '../errors.js';
+
+/**
+ * Every option of every command: one flag name, one SIDECAST_* environment variable, one default
+ * and one description, declared once here; --help and the README are written from this table.
+ */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface OptionSpec<T> {
+  readonly description: string;
+  readonly valueName: string;
+  readonly defaultValue: T;
+  /** Shown in --help when the default is computed or secret. */
+  readonly defaultLabel?: string;
+  /** False for secrets, which are read from the environment only. */
+  readonly flag?: boolean;
+  readonly parse: (raw: string, name: string) => T;
+}
+
+function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
+  return spec;
+}
+
+function invalid(name: string, message: string): SidecastError {
+  return new SidecastError('CONFIG_INVALID', `--${name}: ${message}`);
+}
+
+const asString = (raw: string): string => raw;
+
+function asInteger(min: number, max: number) {
+  return (raw: string, name: string): number => {
+    if (!/^-?\d+$/.test(raw.trim())) throw invalid(name, `expected an integer, got "${raw}"`);
+    const value = Number(raw);
+    if (value < min || value > max) throw invalid(name, `must be between ${min} and ${max}`);
+    return value;
+  };
+}
+
+function asSeconds(raw: string, name: string): number {
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0) {
+    throw invalid(name, `expected a number of seconds, got "${raw}"`);
+  }
+  return value;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+};
+
+function asBytes(raw: string, name: string): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined)
+    throw invalid(name, `expected a size such as 1048576 or 1MiB, got "${raw}"`);
+  return Number(match[1]) * unit;
+}
+
+function asChoice<T extends string>(...choices: T[]) {
+  return (raw: string, name: string): T => {
+    if (!(choices as string[]).includes(raw)) {
+      throw invalid(name, `expected one of ${choices.join(', ')}, got "${raw}"`);
+    }
+    return raw as T;
+  };
+}
+
+function asBoolean(raw: string, name: string): boolean {
+  if (/^(true|1|yes|on)$/i.test(raw.trim())) return true;
+  if (/^(false|0|no|off)$/i.test(raw.trim())) return false;
+  throw invalid(name, `expected true or false, got "${raw}"`);
+}
+
+function asList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+export type BusKind = 'redis' | 'memory';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export const OPTIONS = {
+  host: option({
+    description: 'Address to listen on.',
+    valueName: 'HOST',
+    defaultValue: '127.0.0.1',
+    parse: asString,
+  }),
+  port: option({
+    description: 'Port to listen on (0 picks a free port).',
+    valueName: 'PORT',
+    defaultValue: 8888,
+    parse: asInteger(0, 65535),
+  }),
+  'django-db': option({
+    description:
+      'Django database URL: postgres://USER@HOST:PORT/NAME, mysql://USER@HOST:PORT/NAME (MySQL and MariaDB) or sqlite:///ABSOLUTE/PATH.',
+    valueName: 'URL',
+    defaultValue: '',
+    defaultLabel: 'required',
+    parse: asString,
+  }),
+  bus: option({
+    description: 'Event bus: redis (shared by every instance) or memory (this process only).',
+    valueName: 'KIND',
+    defaultValue: 'redis' as BusKind,
+    parse: asChoice<BusKind>('redis', 'memory'),
+  }),
+  redis: option({
+    description: 'Redis URL for the redis bus.',
+    valueName: 'URL',
+    defaultValue: 'redis://127.0.0.1:6379/1',
+    parse: asString,
+  }),
+  channel: option({
+    description: 'Redis pub/sub channel carrying the events.',
+    valueName: 'NAME',
+    defaultValue: 'events',
+    parse: asString,
+  }),
+  scope: option({
+    description: 'django-sesame scope the tokens were made for.',
+    valueName: 'SCOPE',
+    defaultValue: '',
+    defaultLabel: '""',
+    parse: asString,
+  }),
+  'allowed-origins': option({
+    description:
+      'Comma-separated browser origins allowed to connect; "*" wildcards allowed (https://*.example.com, http://localhost:*). Clients that send no Origin header (non-browsers) are always allowed.',
+    valueName: 'LIST',
+    defaultValue: [
+      'http://localhost:*',
+      'http://127.0.0.1:*',
+      'http://[::1]:*',
+    ] as readonly string[],
+    parse: asList,
+  }),
+  'auth-timeout': option({
+    description:
+      'Seconds a new connection has to be authenticated: to send its token (else closed 1008) and for the database to answer (else closed 1013, try again later). Also bounds how long an HTTP request may take to send its headers.',
+    valueName: 'SECONDS',
+    defaultValue: 10,
+    parse: asSeconds,
+  }),
+  'auth-concurrency': option({
+    description: 'Authentications that may query the database at once; the rest wait their turn.',
+    valueName: 'N',
+    defaultValue: 16,
+    parse: asInteger(1, 10_000),
+  }),
+  'max-buffered': option({
+    description:
+      'A connection\'s unsent data limit; past it the client is closed as too slow (1008 "slow consumer") and its events are dropped.',
+    valueName: 'BYTES',
+    defaultValue: 1024 * 1024,
+    parse: asBytes,
+  }),
+  'max-connections': option({
+    description:
+      'Connections this process accepts at once (0: no limit); past it upgrades get HTTP 503.',
+    valueName: 'N',
+    defaultValue: 0,
+    parse: asInteger(0, 10_000_000),
+  }),
+  'max-connections-per-user': option({
+    description: 'Live connections per user (0: no limit); past it new ones are closed with 1008.',
+    valueName: 'N',
+    defaultValue: 0,
+    parse: asInteger(0, 1_000_000),
+  }),
+  'ping-interval': option({
+    description:
+      'Seconds between keepalive pings; a peer that has not answered by the next ping is dropped (0: off).',
+    valueName: 'SECONDS',
+    defaultValue: 30,
+    parse: asSeconds,
+  }),
+  'drain-seconds': option({
+    description:
+      'On SIGTERM/SIGINT: stop accepting, report not ready, close clients with 1001 spread over this many seconds, exit 0. A second signal exits at once (status 1).',
+    valueName: 'SECONDS',
+    defaultValue: 5,
+    parse: asSeconds,
+  }),
+  'wait-for-bus': option({
+    description:
+      'false: start-up fails at once, with one line naming the problem, when the bus cannot be reached. true: start anyway, report not ready on /readyz and retry with backoff until it answers. (An unreachable database always fails start-up.)',
+    valueName: 'BOOL',
+    defaultValue: false as boolean,
+    parse: asBoolean,
+  }),
+  workers: option({
+    description: 'Worker processes sharing the port, each subscribed to the bus.',
+    valueName: 'N',
+    defaultValue: availableParallelism(),
+    defaultLabel: 'one per core',
+    parse: asInteger(1, 256),
+  }),
+  'log-level': option({
+    description: 'Log level of the JSON logs.',
+    valueName: 'LEVEL',
+    defaultValue: 'info' as LogLevel,
+    parse: asChoice<LogLevel>('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  }),
+  'publish-key': option({
+    description:
+      'Bearer key that enables POST /publish (environment only: a secret never goes on a command line).',
+    valueName: 'KEY',
+    defaultValue: '',
+    defaultLabel: 'unset: POST /publish disabled',
+    flag: false,
+    parse: asString,
+  }),
+} as const;
+
+export type OptionName = keyof typeof OPTIONS;
+type ValueOf<N extends OptionName> = (typeof OPTIONS)[N]['defaultValue'];
+type CamelCase<S extends string> = S extends `${infer H}-${infer T}`
+  ? `${H}${Capitalize<CamelCase<T>>}`
+  : S;
+export type OptionValues<N extends OptionName> = { readonly [K in N as CamelCase<K>]: ValueOf<K> };
+
+export function envName(name: string): string {
+  return `SIDECAST_${name.toUpperCase().replaceAll('-', '_')}`;
+}
