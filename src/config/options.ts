@@ -1,10 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { SidecastError } from '../errors.js';
 
-/**
- * Every option of every command: one flag name, one SIDECAST_* environment variable, one default
- * and one description, declared once here; --help and the README are written from this table.
- */
 export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface OptionSpec<T> {
@@ -87,6 +83,10 @@ function asList(raw: string): string[] {
 export type BusKind = 'redis' | 'memory';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
+/**
+ * Every option of every command: one flag name, one SIDECAST_* environment variable, one default
+ * and one description, declared once here; --help and the README are written from this table.
+ */
 export const OPTIONS = {
   host: option({
     description: 'Address to listen on.',
