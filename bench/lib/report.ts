@@ -1,0 +1,157 @@
+/** Writes the results table (bench/RESULTS.md): machine, versions, settings, figures, targets. */
+import { cpus, totalmem, release } from 'node:os';
+import { VARIANTS, type VariantKey } from './servers.js';
+import {
+  metricSpecs,
+  ratios,
+  spread,
+  values,
+  type MetricSpec,
+  type Round,
+  type Spread,
+} from './summary.js';
+
+export interface ReportInput {
+  readonly command: string;
+  readonly mode: string;
+  readonly startedAt: Date;
+  readonly elapsedSeconds: number;
+  readonly versions: Record<string, string>;
+  readonly settings: Record<string, string>;
+  readonly loads: readonly number[];
+  readonly rounds: readonly Round[];
+  readonly notes: readonly string[];
+}
+
+function format(value: number, digits = 1): string {
+  if (!Number.isFinite(value)) return '—';
+  return value.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+function cell(s: Spread | undefined, digits: number): string {
+  if (!s) return '—';
+  if (s.n === 1) return format(s.median, digits);
+  return `${format(s.median, digits)} (${format(s.min, digits)}–${format(s.max, digits)})`;
+}
+
+function ratioCell(s: Spread | undefined): string {
+  if (!s) return '';
+  return s.n === 1
+    ? ` ×${format(s.median, 2)}`
+    : ` ×${format(s.median, 2)} [${format(s.min, 2)}–${format(s.max, 2)}]`;
+}
+
+function table(input: ReportInput, specs: readonly MetricSpec[]): string[] {
+  const present = VARIANTS.filter((v) => input.rounds.some((round) => round[v.key]));
+  const lines = [
+    `| figure | unit | ${present.map((v) => v.label).join(' | ')} |`,
+    `|---|---|${present.map(() => '---').join('|')}|`,
+  ];
+  for (const spec of specs) {
+    const cells = present.map((v) => {
+      const s = spread(values(input.rounds, v.key, spec.pick));
+      const r = spread(ratios(input.rounds, v.key, 'naive', spec.pick));
+      return `${cell(s, spec.digits ?? 1)}${ratioCell(r)}`;
+    });
+    lines.push(`| ${spec.name} | ${spec.unit} | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
+function ratioOf(input: ReportInput, spec: MetricSpec, variant: VariantKey, base: VariantKey) {
+  return spread(ratios(input.rounds, variant, base, spec.pick))?.median ?? NaN;
+}
+
+/** The issue's targets, each with its measured ratio and a verdict. */
+function targets(input: ReportInput, specs: readonly MetricSpec[]): string[] {
+  const byName = (name: string) => specs.find((spec) => spec.name === name)!;
+  const capacity = byName('Fan-out capacity');
+  const rss = byName('Idle RSS per connection (10k)');
+  const heap = byName('Idle JS heap per connection (10k)');
+  const storm = byName('Storm: 10k clients authenticated');
+  const verdict = (ok: boolean, value: number) =>
+    Number.isFinite(value) ? (ok ? '**met**' : '**not met**') : 'not measured';
+  const rows: [string, string, string][] = [];
+  const add = (what: string, value: number, ok: boolean, shown = `×${format(value, 2)}`) =>
+    rows.push([what, Number.isFinite(value) ? shown : '—', verdict(ok, value)]);
+  const vsNaive = ratioOf(input, capacity, 'sidecast', 'naive');
+  add('fan-out ≥ 5× naive', vsNaive, vsNaive >= 5);
+  const vsPython = ratioOf(input, capacity, 'sidecast', 'python');
+  add('fan-out ≥ 10× Python', vsPython, vsPython >= 10);
+  const rssNaive = ratioOf(input, rss, 'sidecast', 'naive');
+  add('idle RSS/conn ≤ 1.1× naive', rssNaive, rssNaive <= 1.1);
+  const heapNaive = ratioOf(input, heap, 'sidecast', 'naive');
+  add('idle heap/conn ≤ 1.1× naive', heapNaive, heapNaive <= 1.1);
+  const rssPython = ratioOf(input, rss, 'sidecast', 'python');
+  add('idle RSS/conn ≤ ¼ Python', rssPython, rssPython <= 0.25);
+  const p99 = (variant: VariantKey, load: number) =>
+    spread(values(input.rounds, variant, (r) => r.latency[load]?.p99 ?? NaN))?.median ?? NaN;
+  const half = input.loads.indexOf(0.5);
+  const quarter = input.loads.indexOf(0.25);
+  const mine = p99('sidecast', half);
+  const theirs = p99('naive', quarter);
+  add(
+    'p99 at 50% ≤ naive p99 at 25%',
+    mine / theirs,
+    mine <= theirs,
+    `${format(mine, 1)} ms vs ${format(theirs, 1)} ms`,
+  );
+  const seconds = spread(values(input.rounds, 'sidecast', storm.pick));
+  const clean = input.rounds.every((round) => {
+    const s = round.sidecast?.storm;
+    return !s || (s.complete && Object.keys(s.closes).length === 0 && s.opened === s.live);
+  });
+  add(
+    'storm < 5 s, no errors',
+    seconds?.max ?? NaN,
+    (seconds?.max ?? Infinity) < 5 && clean,
+    `${format(seconds?.median ?? NaN, 2)} s (worst ${format(seconds?.max ?? NaN, 2)} s)${clean ? '' : ', with errors'}`,
+  );
+  const faster = 1 / ratioOf(input, storm, 'sidecast', 'python');
+  add('storm ≥ 5× faster than Python', faster, faster >= 5);
+  return [
+    '| target | measured (sidecast) | verdict |',
+    '|---|---|---|',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ];
+}
+
+export function renderReport(input: ReportInput): string {
+  const specs = metricSpecs(input.loads);
+  const cpu = cpus();
+  const machine = `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${format(totalmem() / 2 ** 30, 1)} GiB RAM, Linux ${release()}`;
+  return [
+    '# sidecast benchmark results',
+    '',
+    `Produced by \`${input.command}\` (${input.mode} mode) on ${input.startedAt.toISOString()}, in ${format(input.elapsedSeconds / 60, 1)} min.`,
+    'Do not edit by hand: rerun the command. Method and caveats: bench/README.md.',
+    '',
+    `**Machine:** ${machine}.`,
+    '',
+    `**Versions:** ${Object.entries(input.versions)
+      .map(([name, version]) => `${name} ${version}`)
+      .join(', ')}.`,
+    '',
+    '**Settings:**',
+    '',
+    ...Object.entries(input.settings).map(([name, value]) => `- ${name}: ${value}`),
+    '',
+    '## Targets',
+    '',
+    ...targets(input, specs),
+    '',
+    '## Figures',
+    '',
+    `Median over ${input.rounds.length} interleaved round(s), (min–max) when more than one; ×ratio to the naive ws loop measured in the same round, [min–max] of the per-round ratios.`,
+    '',
+    ...table(input, specs),
+    '',
+    '## Notes',
+    '',
+    ...input.notes.map((note) => `- ${note}`),
+    '',
+  ].join('\n');
+}
