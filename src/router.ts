@@ -1,43 +1,99 @@
 /**
- * The index from content type id to the connections allowed to see it. Adding and removing a
- * connection costs O(its content types); routing an event costs O(recipients), never O(connections).
+ * The index from content type id to the connections allowed to see it. Each connection gets a
+ * slot number; each content type a bitset over the slots. That costs one bit per connection per
+ * content type instead of a hash-set entry per pair (a few bytes per connection instead of
+ * hundreds), and routing an event walks one bitset: O(connections / 32) words plus one call per
+ * recipient, never a scan of every connection's permissions.
  */
 export interface Router<C> {
   add(connection: C, contentTypeIds: Iterable<number>): void;
-  remove(connection: C, contentTypeIds: Iterable<number>): void;
-  /** The connections for one content type; do not mutate. Empty when nobody may see it. */
-  recipients(contentTypeId: number): ReadonlySet<C>;
+  /**
+   * Forgets a connection; adding it again later is allowed. Every bit of its slot is cleared
+   * whatever ids are given, so the next connection to take the slot can never inherit one.
+   */
+  remove(connection: C, contentTypeIds?: Iterable<number>): void;
+  /** Calls `visit` for every connection allowed to see the content type; returns how many. */
+  forEachRecipient(contentTypeId: number, visit: (connection: C) => void): number;
+  /** How many connections may see the content type. */
+  recipientCount(contentTypeId: number): number;
   readonly connectionCount: number;
 }
 
-const EMPTY: ReadonlySet<never> = new Set();
+interface Bitset {
+  words: Uint32Array;
+  /** Bits set. */
+  count: number;
+}
 
 export function createRouter<C>(): Router<C> {
-  const index = new Map<number, Set<C>>();
-  let connectionCount = 0;
+  const index = new Map<number, Bitset>();
+  /** slot -> connection; holes are free slots. */
+  const slots: (C | undefined)[] = [];
+  const slotOf = new Map<C, number>();
+  /** Freed slots, reused first so that the bitsets stay as short as the busiest moment. */
+  const free: number[] = [];
+
+  function setBit(id: number, slot: number): void {
+    let bits = index.get(id);
+    if (!bits) index.set(id, (bits = { words: new Uint32Array(0), count: 0 }));
+    const word = slot >>> 5;
+    if (word >= bits.words.length) {
+      const grown = new Uint32Array(Math.max(word + 1, bits.words.length * 2, 8));
+      grown.set(bits.words);
+      bits.words = grown;
+    }
+    const mask = 1 << (slot & 31);
+    if ((bits.words[word]! & mask) === 0) {
+      bits.words[word]! |= mask;
+      bits.count++;
+    }
+  }
+
+  function clearBit(id: number, bits: Bitset, slot: number): void {
+    const word = slot >>> 5;
+    const mask = 1 << (slot & 31);
+    if (word >= bits.words.length || (bits.words[word]! & mask) === 0) return;
+    bits.words[word]! &= ~mask;
+    if (--bits.count === 0) index.delete(id);
+  }
+
   return {
     add(connection, contentTypeIds) {
-      for (const id of contentTypeIds) {
-        let set = index.get(id);
-        if (!set) index.set(id, (set = new Set()));
-        set.add(connection);
-      }
-      connectionCount++;
+      if (slotOf.has(connection)) return;
+      const slot = free.pop() ?? slots.length;
+      slots[slot] = connection;
+      slotOf.set(connection, slot);
+      for (const id of contentTypeIds) setBit(id, slot);
     },
-    remove(connection, contentTypeIds) {
-      for (const id of contentTypeIds) {
-        const set = index.get(id);
-        if (!set) continue;
-        set.delete(connection);
-        if (set.size === 0) index.delete(id);
-      }
-      connectionCount--;
+    remove(connection) {
+      const slot = slotOf.get(connection);
+      if (slot === undefined) return;
+      // A few hundred content types at most: clearing them all is cheap and always right.
+      for (const [id, bits] of index) clearBit(id, bits, slot);
+      slots[slot] = undefined;
+      slotOf.delete(connection);
+      free.push(slot);
     },
-    recipients(contentTypeId) {
-      return index.get(contentTypeId) ?? EMPTY;
+    forEachRecipient(contentTypeId, visit) {
+      const bits = index.get(contentTypeId);
+      if (!bits) return 0;
+      const { words, count } = bits;
+      for (let w = 0; w < words.length; w++) {
+        let word = words[w]!;
+        while (word !== 0) {
+          const lowest = word & -word;
+          word ^= lowest;
+          // Checked again on the live bitset: a visit may have removed a later connection.
+          if ((words[w]! & lowest) !== 0) visit(slots[(w << 5) + 31 - Math.clz32(lowest)]!);
+        }
+      }
+      return count;
+    },
+    recipientCount(contentTypeId) {
+      return index.get(contentTypeId)?.count ?? 0;
     },
     get connectionCount() {
-      return connectionCount;
+      return slotOf.size;
     },
   };
 }

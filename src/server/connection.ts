@@ -18,7 +18,8 @@ export class Connection implements FrameSink {
   readonly ws: WebSocket;
   readonly socket: Socket;
   state: ConnectionState = 'awaiting-token';
-  principal: Principal | undefined;
+  /** Who is connected; what they may see lives in the router only. */
+  principal: Pick<Principal, 'userId' | 'username'> | undefined;
   /** Cleared when a ping is sent, set again by the pong. */
   alive = true;
   readonly #batcher: WriteBatcher;

@@ -99,11 +99,12 @@ export function createFanout(router: Router<FrameSink>, metrics: Metrics, logger
       logger.warn({ reason: check.reason, bytes: Buffer.byteLength(payload) }, 'event dropped');
       return 0;
     }
-    const recipients = router.recipients(check.contentTypeId);
-    if (recipients.size === 0) return 0;
+    if (router.recipientCount(check.contentTypeId) === 0) return 0;
     const frame = textFrame(payload);
     let delivered = 0;
-    for (const sink of recipients) if (sink.write(frame)) delivered++;
+    router.forEachRecipient(check.contentTypeId, (sink) => {
+      if (sink.write(frame)) delivered++;
+    });
     metrics.deliveries.inc(delivered);
     metrics.sendSeconds.observe((performance.now() - started) / 1000);
     return delivered;

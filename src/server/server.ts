@@ -64,6 +64,11 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   503: 'Service Unavailable',
 };
 
+/** Shared by every socket: a closure per connection would cost memory on each idle one. */
+function destroySocket(this: Socket): void {
+  this.destroy();
+}
+
 export function createSidecastServer(
   options: ServerOptions,
   deps: ServerDependencies,
@@ -116,7 +121,7 @@ export function createSidecastServer(
   }
 
   http.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     if (draining) return refuseUpgrade(socket, 503, 'draining');
     const { origin } = request.headers;
     if (!originAllowed(origin)) return refuseUpgrade(socket, 403, 'origin', origin?.slice(0, 200));
@@ -152,7 +157,7 @@ export function createSidecastServer(
   /** Takes a connection out of the router and the per-user count, exactly once. */
   function unregister(connection: Connection): void {
     if (connection.state === 'live' && connection.principal) {
-      router.remove(connection, connection.principal.contentTypeIds);
+      router.remove(connection);
       const left = (perUser.get(connection.principal.userId) ?? 1) - 1;
       if (left <= 0) perUser.delete(connection.principal.userId);
       else perUser.set(connection.principal.userId, left);
@@ -162,14 +167,15 @@ export function createSidecastServer(
 
   function accept(connection: Connection): void {
     const { ws } = connection;
-    const authentication = new AbortController();
+    // Released once authentication settles (below): an idle connection keeps neither.
+    let authentication: AbortController | undefined = new AbortController();
     // One deadline covers both steps: sending the token, then the database answering for it.
-    const deadline = setTimeout(() => {
+    let deadline: NodeJS.Timeout | undefined = setTimeout(() => {
       if (connection.state === 'awaiting-token') {
         metrics.authentications.inc({ outcome: 'timeout' });
         connection.close(CloseCodes.policyViolation, 'authentication timeout');
       } else if (connection.state === 'authenticating') {
-        authentication.abort(
+        authentication?.abort(
           authUnavailable(`authentication took longer than ${options.authTimeout} s`),
         );
       }
@@ -178,7 +184,7 @@ export function createSidecastServer(
     ws.on('error', (error) => logger.debug({ err: error.message }, 'client protocol error'));
     ws.on('close', (code: number) => {
       clearTimeout(deadline);
-      authentication.abort();
+      authentication?.abort();
       unregister(connection);
       connections.delete(connection);
       metrics.connections.dec();
@@ -197,7 +203,12 @@ export function createSidecastServer(
       // After the token, text from the client carries no meaning: it is read and discarded.
       if (connection.state !== 'awaiting-token' || connection.closing) return;
       connection.state = 'authenticating';
-      void authenticate(connection, data.toString(), authentication.signal, deadline);
+      void authenticate(connection, data.toString(), authentication!.signal, deadline!).finally(
+        () => {
+          authentication = undefined;
+          deadline = undefined;
+        },
+      );
     });
   }
 
@@ -222,7 +233,8 @@ export function createSidecastServer(
         return;
       }
       perUser.set(principal.userId, count + 1);
-      connection.principal = principal;
+      // Identity only: the router holds the permissions, so an idle connection keeps no copy.
+      connection.principal = { userId: principal.userId, username: principal.username };
       connection.state = 'live';
       router.add(connection, principal.contentTypeIds);
       logger.debug(
