@@ -216,6 +216,7 @@ async function main(): Promise<number> {
       versions: versionInfo,
       settings: settings.describe(meanShare, bench.audience, users.length),
       loads: settings.loads,
+      sizes: settings,
       rounds,
       notes: notes(rounds, buildWarning),
     });
@@ -238,7 +239,10 @@ async function main(): Promise<number> {
           const big = await measureBig(bench, variant);
           const entry = round[variant.key]!;
           if (typeof big === 'string')
-            round[variant.key] = { ...entry, errors: [...entry.errors, `30k: ${big}`] };
+            round[variant.key] = {
+              ...entry,
+              errors: [...entry.errors, `${settings.bigClients} connections: ${big}`],
+            };
           else round[variant.key] = { ...entry, big };
           log(`${variant.key}: ${typeof big === 'string' ? big : 'big memory measured'}`);
           write();

@@ -103,9 +103,9 @@ export function parseSettings(argv: readonly string[]): Settings {
     ...(flags.has('help') ? { help: HELP } : {}),
     describe(meanShare, audience, users) {
       return {
-        connections: `${settings.clients.toLocaleString('en-US')} (one per user) for storm, 10k memory, capacity and latency; ${settings.bigClients.toLocaleString('en-US')} (${settings.bigClients / Math.max(1, users)} per user) over ${settings.bigProcesses} server processes for the 30k memory figure`,
+        connections: `${settings.clients.toLocaleString('en-US')} (one per user) for the storm, memory, capacity and latency; ${settings.bigClients.toLocaleString('en-US')} (${settings.bigClients / Math.max(1, users)} per user) over ${settings.bigProcesses} server processes for the second memory figure`,
         rounds: `${settings.rounds}, interleaved (variant order rotated each round)`,
-        pinning: `servers on CPU ${settings.serverCpu || 'any'} (30k figure: unpinned), ${settings.clientProcesses} client processes and the orchestrator on CPU ${settings.clientCpu}; PostgreSQL and Redis unpinned`,
+        pinning: `servers on CPU ${settings.serverCpu || 'any'} (second memory figure: unpinned), ${settings.clientProcesses} client processes and the orchestrator on CPU ${settings.clientCpu}; PostgreSQL and Redis unpinned`,
         clients: `raw-socket WebSocket clients offering permessage-deflate (client_max_window_bits), spread over 127.0.0.2–127.0.0.9, at most ${settings.inFlight} upgrades in flight`,
         events: `~330-byte JSON shaped like the guide's LogEntry events, spread evenly over ${audience.length} models; an event reaches ${Math.round(meanShare * 100)}% of users on average (${Math.round((Math.min(...audience) / users) * 100)}–${Math.round((Math.max(...audience) / users) * 100)}%)`,
         capacity: `closed loop, ${settings.window.toLocaleString('en-US')} deliveries outstanding, ${settings.warmupMs} ms warm-up then ${settings.measureMs} ms measured`,

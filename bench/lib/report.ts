@@ -8,6 +8,7 @@ import {
   values,
   type MetricSpec,
   type Round,
+  type Sizes,
   type Spread,
 } from './summary.js';
 
@@ -19,6 +20,7 @@ export interface ReportInput {
   readonly versions: Record<string, string>;
   readonly settings: Record<string, string>;
   readonly loads: readonly number[];
+  readonly sizes: Sizes;
   readonly rounds: readonly Round[];
   readonly notes: readonly string[];
 }
@@ -67,11 +69,11 @@ function ratioOf(input: ReportInput, spec: MetricSpec, variant: VariantKey, base
 
 /** The issue's targets, each with its measured ratio and a verdict. */
 function targets(input: ReportInput, specs: readonly MetricSpec[]): string[] {
-  const byName = (name: string) => specs.find((spec) => spec.name === name)!;
-  const capacity = byName('Fan-out capacity');
-  const rss = byName('Idle RSS per connection (10k)');
-  const heap = byName('Idle JS heap per connection (10k)');
-  const storm = byName('Storm: 10k clients authenticated');
+  const byKey = (key: string) => specs.find((spec) => spec.key === key)!;
+  const capacity = byKey('capacity');
+  const rss = byKey('rss');
+  const heap = byKey('heap');
+  const storm = byKey('storm');
   const verdict = (ok: boolean, value: number) =>
     Number.isFinite(value) ? (ok ? '**met**' : '**not met**') : 'not measured';
   const rows: [string, string, string][] = [];
@@ -120,7 +122,7 @@ function targets(input: ReportInput, specs: readonly MetricSpec[]): string[] {
 }
 
 export function renderReport(input: ReportInput): string {
-  const specs = metricSpecs(input.loads);
+  const specs = metricSpecs(input.loads, input.sizes);
   const cpu = cpus();
   const machine = `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${format(totalmem() / 2 ** 30, 1)} GiB RAM, Linux ${release()}`;
   return [

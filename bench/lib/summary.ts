@@ -48,6 +48,8 @@ export function perConnection(memory: MemoryResult | undefined, part: 'rss' | 'h
 export type Metric = (round: VariantRound) => number;
 
 export interface MetricSpec {
+  /** Stable name, for the targets. */
+  readonly key: string;
   readonly name: string;
   readonly unit: string;
   readonly better: 'higher' | 'lower';
@@ -57,38 +59,55 @@ export interface MetricSpec {
 
 export const LOAD_NAMES = ['25%', '50%', '75%'];
 
-export function metricSpecs(loads: readonly number[]): MetricSpec[] {
+export interface Sizes {
+  readonly clients: number;
+  readonly bigClients: number;
+  readonly bigProcesses: number;
+}
+
+function thousands(count: number): string {
+  return count >= 1000 && count % 1000 === 0 ? `${count / 1000}k` : String(count);
+}
+
+export function metricSpecs(loads: readonly number[], sizes: Sizes): MetricSpec[] {
+  const small = thousands(sizes.clients);
+  const big = `${thousands(sizes.bigClients)}, ${sizes.bigProcesses} processes`;
   const specs: MetricSpec[] = [
     {
-      name: 'Idle RSS per connection (10k)',
+      key: 'rss',
+      name: `Idle RSS per connection (${small})`,
       unit: 'KiB',
       better: 'lower',
       pick: (r) => perConnection(r.memory, 'rss') / 1024,
       digits: 2,
     },
     {
-      name: 'Idle JS heap per connection (10k)',
+      key: 'heap',
+      name: `Idle JS heap per connection (${small})`,
       unit: 'KiB',
       better: 'lower',
       pick: (r) => perConnection(r.memory, 'heap') / 1024,
       digits: 2,
     },
     {
-      name: 'Idle RSS per connection (30k, 2 processes)',
+      key: 'big-rss',
+      name: `Idle RSS per connection (${big})`,
       unit: 'KiB',
       better: 'lower',
       pick: (r) => perConnection(r.big, 'rss') / 1024,
       digits: 2,
     },
     {
-      name: 'Idle JS heap per connection (30k, 2 processes)',
+      key: 'big-heap',
+      name: `Idle JS heap per connection (${big})`,
       unit: 'KiB',
       better: 'lower',
       pick: (r) => perConnection(r.big, 'heap') / 1024,
       digits: 2,
     },
     {
-      name: 'Fan-out capacity',
+      key: 'capacity',
+      name: `Fan-out capacity (${small} clients)`,
       unit: 'deliveries/s',
       better: 'higher',
       pick: (r) => r.capacity?.rate ?? NaN,
@@ -103,6 +122,7 @@ export function metricSpecs(loads: readonly number[]): MetricSpec[] {
       ['max', 'max'],
     ] as const) {
       specs.push({
+        key: `latency-${key}-${index}`,
         name: `Latency ${name} at ${label}`,
         unit: 'ms',
         better: 'lower',
@@ -113,13 +133,15 @@ export function metricSpecs(loads: readonly number[]): MetricSpec[] {
   });
   specs.push(
     {
-      name: 'Storm: 10k clients authenticated',
+      key: 'storm',
+      name: `Storm: ${small} clients authenticated`,
       unit: 's',
       better: 'lower',
       pick: (r) => (r.storm?.complete ? r.storm.seconds : NaN),
       digits: 2,
     },
     {
+      key: 'storm-db',
       name: 'Storm: database transactions',
       unit: 'per client',
       better: 'lower',

@@ -7,6 +7,7 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { constants as zlibConstants, createInflateRaw, type InflateRaw } from 'node:zlib';
+import { createSyncInflater, type SyncInflater } from './inflate.js';
 
 export type Protocol = 'ws' | 'socketio';
 
@@ -79,6 +80,7 @@ export class RawClient {
   #inflateBits = 0;
   #inflateResets = false;
   #inflater: InflateRaw | undefined;
+  #syncInflater: SyncInflater | undefined;
   #inflated: Buffer[] = [];
   /** Messages waiting behind a compressed one, so that order is kept. */
   #queue: { data: Buffer; compressed: boolean }[] = [];
@@ -136,6 +138,7 @@ export class RawClient {
     const opened = this.#state === 'open';
     this.#state = 'closed';
     this.#inflater?.close();
+    this.#syncInflater?.close();
     this.#socket.destroy();
     this.#events.closed(this, code, reason, opened);
   }
@@ -220,6 +223,21 @@ export class RawClient {
     if (this.#fragments.length > 0) {
       message = Buffer.concat([...this.#fragments, payload]);
       this.#fragments = [];
+    }
+    if (this.#fragmentCompressed && this.#queue.length === 0 && !this.#inflating) {
+      this.#syncInflater ??= createSyncInflater(this.#inflateBits);
+      if (this.#syncInflater) {
+        let inflated: Buffer;
+        try {
+          inflated = this.#syncInflater.inflate(message);
+        } catch {
+          this.#finish(1007, 'inflate failed');
+          return;
+        }
+        if (this.#inflateResets) this.#syncInflater.reset();
+        this.#onMessage(inflated, 0, inflated.length);
+        return;
+      }
     }
     if (this.#fragmentCompressed || this.#queue.length > 0 || this.#inflating) {
       this.#queue.push({ data: Buffer.from(message), compressed: this.#fragmentCompressed });
