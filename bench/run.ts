@@ -5,7 +5,7 @@
  * and events through the same Redis, and writes bench/RESULTS.md. See bench/README.md.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClientPool } from './lib/clients.js';
@@ -14,7 +14,7 @@ import { audienceSizes, buildPopulation, MODEL_COUNT, probeShardOf } from './lib
 import { capacity, countTransactions, latency, storm, type Phase } from './lib/phases.js';
 import { run, sleep } from './lib/proc.js';
 import { Publisher } from './lib/publisher.js';
-import { renderReport } from './lib/report.js';
+import { renderReport, type ReportInput } from './lib/report.js';
 import { startServer, VARIANTS, type ServerContext, type Variant } from './lib/servers.js';
 import { buildBench, buildSidecast, ensureVenv, versions } from './lib/setup.js';
 import type { MemoryResult, Round, VariantRound } from './lib/summary.js';
@@ -150,6 +150,12 @@ async function main(): Promise<number> {
     process.stdout.write(settings.help);
     return 0;
   }
+  if (settings.render) {
+    const input = JSON.parse(readFileSync(settings.render, 'utf8')) as ReportInput;
+    writeFileSync(settings.out, renderReport({ ...input, startedAt: new Date(input.startedAt) }));
+    log(`wrote ${relative(repo, settings.out)} from ${settings.render}`);
+    return 0;
+  }
   const startedAt = new Date();
   mkdirSync(work, { recursive: true });
   // The orchestrator and the clients share the client core; servers get the other one.
@@ -208,7 +214,7 @@ async function main(): Promise<number> {
   const rounds: Round[] = [];
   const meanShare = bench.audience.reduce((a, b) => a + b, 0) / MODEL_COUNT / users.length;
   const write = () => {
-    const report = renderReport({
+    const input: ReportInput = {
       command: settings.command,
       mode: settings.quick ? 'quick' : 'full',
       startedAt,
@@ -218,10 +224,19 @@ async function main(): Promise<number> {
       loads: settings.loads,
       sizes: settings,
       rounds,
-      notes: notes(rounds, buildWarning),
-    });
+      notes: [
+        ...(settings.quick
+          ? [
+              'Quick mode: sizes this small only check that everything runs; per-connection memory in particular is dominated by noise. Use the full run for figures.',
+            ]
+          : []),
+        ...notes(rounds, buildWarning),
+      ],
+    };
     mkdirSync(dirname(settings.out), { recursive: true });
-    writeFileSync(settings.out, report);
+    writeFileSync(settings.out, renderReport(input));
+    // The raw figures, to re-render the table later (--render) or look closer.
+    writeFileSync(join(work, 'last-run.json'), JSON.stringify(input));
   };
   try {
     for (let r = 0; r < settings.rounds; r++) {

@@ -5,6 +5,8 @@ import type { VariantKey } from './lib/servers.js';
 
 export interface Settings {
   readonly help?: string;
+  /** Re-render the table from a saved run (bench/.work/last-run.json) instead of measuring. */
+  readonly render?: string;
   readonly quick: boolean;
   readonly command: string;
   readonly out: string;
@@ -40,6 +42,7 @@ Options:
   --big-clients N    connections for the multi-process memory figure (default 30000; 0 skips it)
   --only LIST        comma-separated subset of naive,sidecast,python,socketio
   --out PATH         where to write the results table
+  --render JSON      write the table again from a saved run (bench/.work/last-run.json)
   --help
 `;
 
@@ -54,7 +57,7 @@ export function parseSettings(argv: readonly string[]): Settings {
     if (name === 'quick' || name === 'help') flags.set(name, 'yes');
     else flags.set(name, inline ?? argv[++i] ?? '');
   }
-  const known = ['quick', 'help', 'rounds', 'clients', 'big-clients', 'only', 'out'];
+  const known = ['quick', 'help', 'rounds', 'clients', 'big-clients', 'only', 'out', 'render'];
   for (const name of flags.keys())
     if (!known.includes(name)) throw new Error(`unknown option --${name}`);
   const quick = flags.has('quick');
@@ -101,6 +104,7 @@ export function parseSettings(argv: readonly string[]): Settings {
   return {
     ...settings,
     ...(flags.has('help') ? { help: HELP } : {}),
+    ...(flags.has('render') ? { render: resolve(flags.get('render')!) } : {}),
     describe(meanShare, audience, users) {
       return {
         connections: `${settings.clients.toLocaleString('en-US')} (one per user) for the storm, memory, capacity and latency; ${settings.bigClients.toLocaleString('en-US')} (${settings.bigClients / Math.max(1, users)} per user) over ${settings.bigProcesses} server processes for the second memory figure`,

@@ -220,5 +220,9 @@ async function readMemory(
   let heap = 0;
   for (const file of files)
     heap += (JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number }).heapUsed;
+  if (process.env.BENCH_DEBUG_MEMORY)
+    process.stderr.write(
+      `memory ${variant.key}: ${pids.map((pid) => `${pid}=${rssBytes(pid) >> 20}MiB`).join(' ')}\n`,
+    );
   return { rss: pids.reduce((total, pid) => total + rssBytes(pid), 0), heap };
 }
