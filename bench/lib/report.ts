@@ -101,10 +101,11 @@ function reasons(input: ReportInput, specs: readonly MetricSpec[]): Record<strin
   const perClient = (variant: VariantKey) => median(input, variant, byKey('storm-db').pick);
   return {
     capacity: `server core at ${format(100 * median(input, 'sidecast', (r) => r.capacity?.serverCpu ?? NaN), 0)}%, load generators at ${format(100 * median(input, 'sidecast', (r) => r.capacity?.clientCpu ?? NaN), 0)}% of theirs`,
-    memory: `${gap('rss')} RSS and ${gap('heap')} heap per connection over the naive loop (its Connection record, listeners and router slot)`,
+    memory: `${gap('rss')} RSS and ${gap('heap')} heap per connection over the naive loop (sidecast's Connection record, listeners and router slot)`,
     bigMemory:
-      `${gap('big-rss')} RSS and ${gap('big-heap')} heap per connection; sidecast runs one \`serve --workers ${input.sizes.bigProcesses}\` ` +
-      `(the primary hands each accepted socket to a worker), the peers ${input.sizes.bigProcesses} independent processes`,
+      `${gap('big-rss')} RSS and ${gap('big-heap')} heap per connection over the naive loop, ` +
+      `sidecast as one \`serve --workers ${input.sizes.bigProcesses}\`, the peers as ${input.sizes.bigProcesses} processes; ` +
+      'RSS beyond the heap gap is native memory the allocator kept after the connection wave',
     rssPython: versusPython('rss'),
     bigPython: versusPython('big-rss'),
     latency:
@@ -135,7 +136,12 @@ function targets(input: ReportInput, specs: readonly MetricSpec[]): string[] {
     ok: boolean,
     reason: string,
     shown = `×${format(value, 2)}`,
-  ) => rows.push([what, Number.isFinite(value) ? shown : '—', verdict(ok, value), reason]);
+  ) =>
+    rows.push(
+      Number.isFinite(value)
+        ? [what, shown, verdict(ok, value), reason]
+        : [what, '—', verdict(ok, value), ''],
+    );
   const vsNaive = ratioOf(input, capacity, 'sidecast', 'naive');
   add('fan-out ≥ 5× naive', vsNaive, vsNaive >= 5, why.capacity!);
   const vsPython = ratioOf(input, capacity, 'sidecast', 'python');
