@@ -14,16 +14,8 @@ import { Histogram } from './histogram.js';
 /** Loopback source addresses: 8 × 28k ephemeral ports, far past what one address allows. */
 export const LOCAL_ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
 
-export interface MergedStats {
-  readonly open: number;
-  readonly received: number;
-  readonly probed: number;
-  readonly lastFirstProbeAt: number;
-  readonly openedByShard: readonly number[];
-  readonly probedByShard: readonly number[];
-  readonly accepted: number;
-  readonly refused: number;
-  readonly closes: Record<string, number>;
+/** Every client process's stats added up: the same counters, one histogram, CPU in seconds. */
+export interface MergedStats extends Omit<ClientStats, 'histogram' | 'cpuMicros'> {
   readonly histogram: Histogram;
   readonly cpuSeconds: number;
 }
