@@ -69,7 +69,8 @@ export async function createSesameAuthenticator(
         if (!user || !user.isActive) throw authFailed('unknown or inactive user');
         if (!codec.verify(decoded, user, scope))
           throw authFailed(`invalid token for user ${user.pk}`);
-        if (django.sesame.oneTime) await store.recordLogin(user, new Date());
+        // No clock argument: the store stamps microseconds, as timezone.now() does; a Date would drop them.
+        if (django.sesame.oneTime) await store.recordLogin(user);
         return principalOf(user);
       });
     },
