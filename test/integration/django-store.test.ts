@@ -1,7 +1,7 @@
 /**
  * The Django store on real PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB
  * (127.0.0.1:3306, root). Each run creates its own database with Django-shaped tables, loads the
- * permission fixture of ../shared/vectors/sesame_v2.json, and drops the database afterwards.
+ * permission fixture of test/fixtures/sesame_v2.json, and drops the database afterwards.
  * A missing server fails these tests; it never skips them.
  */
 import assert from 'node:assert/strict';

@@ -1,13 +1,12 @@
 /**
- * The Django side of ../shared/vectors/sesame_v2.json (users, permissions, SQLite schemas), and
+ * The Django side of test/fixtures/sesame_v2.json (users, permissions, SQLite schemas), and
  * a dialect-neutral way to load it into any database through DjangoDb.
  */
 import { readFileSync } from 'node:fs';
 import type { DjangoDb } from '../../src/django/db.js';
 import { DEFAULT_SESAME_SETTINGS, type DjangoSettings } from '../../src/django/settings.js';
 
-// The shared folder sits beside the repository, locally and in CI.
-const VECTORS_URL = new URL('../../../shared/vectors/sesame_v2.json', import.meta.url);
+const VECTORS_URL = new URL('../fixtures/sesame_v2.json', import.meta.url);
 
 export interface ContentTypeRow {
   id: number;

@@ -27,9 +27,9 @@ import {
   type RawClient,
 } from './e2e.js';
 
-const VECTORS = fileURLToPath(new URL('../../../shared/vectors/sesame_v2.json', import.meta.url));
+const VECTORS = fileURLToPath(new URL('../fixtures/sesame_v2.json', import.meta.url));
 
-/** The v1 token of the shared vectors: django-sesame < 2.0 format, which sidecast refuses. */
+/** The v1 token of the recorded vectors: django-sesame < 2.0 format, which sidecast refuses. */
 export function vectorV1Token(): string {
   const vectors = JSON.parse(readFileSync(VECTORS, 'utf8')) as { v1_tokens: { token: string }[] };
   return vectors.v1_tokens[0]!.token;
@@ -264,7 +264,7 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
       assert.match(v1, /^[A-Za-z0-9_-]{4,}:[0-9A-Za-z]{6}:[A-Za-z0-9_-]{27}$/);
       assert.equal(await driver.getUser({ token: v1 }), 'reader');
       refused['v1 from django-sesame'] = v1;
-      refused['v1 of the shared vectors'] = vectorV1Token();
+      refused['v1 of the recorded vectors'] = vectorV1Token();
 
       // The controls: the same user, with a fresh token and one 20 seconds old, gets in.
       assert.equal(await driver.getUser({ token: recent! }), 'reader');

@@ -1,6 +1,6 @@
 /**
  * The Django store on SQLite files built from the DDL Django itself produced
- * (`sqlite_schema_by_config` in ../shared/vectors/sesame_v2.json): permissions against the
+ * (`sqlite_schema_by_config` in test/fixtures/sesame_v2.json): permissions against the
  * recorded get_content_types() results, and every token case's user row read back as the ORM saw it.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * Every token case of ../shared/vectors/sesame_v2.json, produced by the real django-sesame:
+ * Every token case of test/fixtures/sesame_v2.json, produced by the real django-sesame:
  * intermediate values, token creation, and each recorded get_user() outcome.
  */
 import assert from 'node:assert/strict';
@@ -68,7 +68,7 @@ interface Vectors {
   };
 }
 
-const vectorsUrl = new URL('../../../shared/vectors/sesame_v2.json', import.meta.url);
+const vectorsUrl = new URL('../fixtures/sesame_v2.json', import.meta.url);
 const vectors = JSON.parse(readFileSync(vectorsUrl, 'utf8')) as Vectors;
 /** The spec's count of token-case checks; guards against a truncated vectors file. */
 const DOCUMENTED_CHECKS = 93;
