@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The test command: format and lint, type-check, build, then every test suite with node's runner.
-// `npm test -- unit` (or component, integration, browser) runs one suite; CI=true makes every
-// service a test needs mandatory (tests fail instead of skipping when a service is missing).
+// The test command: format and lint, type-check, check that no file refers to a path outside the
+// repository, build, then every test suite with node's runner. `npm test -- unit` (or component,
+// integration, browser) runs one suite; CI=true makes every service a test needs mandatory (tests
+// fail instead of skipping when a service is missing).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +29,8 @@ if (requested.length === 0) {
   run('npx', ['eslint', '.']);
   run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 }
+// Cheap, and a suite run alone must not pass on a file that only this machine has either.
+run(process.execPath, ['--import', 'tsx', 'scripts/check-paths.ts']);
 run('npx', ['tsc', '-p', 'tsconfig.build.json']);
 
 const files = suites.flatMap(testFiles);
