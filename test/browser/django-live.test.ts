@@ -5,13 +5,14 @@
  * Needs Redis and Python (the project's virtualenv is built on first use); fails without them.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Sidecast } from '../../src/app.js';
 import { loadDjangoSettings } from '../../src/config.js';
+import { spawnTracked } from '../support/children.js';
 import { builtClient, collectPageErrors, launchChromium } from '../support/browser.js';
 import {
   createDjangoSite,
@@ -42,11 +43,15 @@ async function runserver(
   const inherited = Object.entries(process.env).filter(
     ([key]) => !/^(DJANGO_|SESAME_|SIDECAST_)/.test(key),
   );
-  const child = spawn(python, ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'], {
-    cwd: DJANGO_PROJECT_DIR,
-    env: { ...Object.fromEntries(inherited), ...site.env, SIDECAST_URL: sidecastUrl },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawnTracked(
+    python,
+    ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'],
+    {
+      cwd: DJANGO_PROJECT_DIR,
+      env: { ...Object.fromEntries(inherited), ...site.env, SIDECAST_URL: sidecastUrl },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;

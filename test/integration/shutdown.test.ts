@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { spawnTracked } from '../support/children.js';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
 import { freePort } from '../support/faults.js';
 import { httpGet, metric } from '../support/observe.js';
@@ -40,12 +41,16 @@ const publishKey = randomBytes(16).toString('hex');
 
 /** `detached` gives the server a process group of its own, to signal it as systemd would. */
 function serve(site: DjangoSite, flags: string[], detached = false): Served {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'sidecast.js'), 'serve', ...flags], {
-    cwd: ROOT,
-    detached,
-    env: { ...process.env, ...site.env, SIDECAST_PUBLISH_KEY: publishKey },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnTracked(
+    process.execPath,
+    [join(ROOT, 'bin', 'sidecast.js'), 'serve', ...flags],
+    {
+      cwd: ROOT,
+      detached,
+      env: { ...process.env, ...site.env, SIDECAST_PUBLISH_KEY: publishKey },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = once(child, 'exit').then(([code, signal]) => ({

@@ -1,6 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnTracked } from './children.js';
 import { renderScreen } from './terminal-screen.js';
 
 /**
@@ -94,7 +95,7 @@ function track(child: ChildProcess): CliProcess {
 
 /** Starts `sidecast ARGS` with piped standard streams. */
 export function startCli(args: readonly string[], options: CliOptions = {}): CliProcess {
-  const child = spawn(COMMAND[0]!, [...COMMAND.slice(1), ...args], {
+  const child = spawnTracked(COMMAND[0]!, [...COMMAND.slice(1), ...args], {
     cwd: REPO_ROOT,
     env: childEnv(options.env ?? {}),
     stdio: 'pipe',
@@ -143,7 +144,7 @@ export interface TerminalCli extends CliProcess {
 export function startCliInTerminal(args: readonly string[], options: CliOptions = {}): TerminalCli {
   requireScript();
   const command = [...COMMAND, ...args].map(shellQuote).join(' ');
-  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+  const child = spawnTracked('script', ['-qfec', command, '/dev/null'], {
     cwd: REPO_ROOT,
     env: { ...childEnv(options.env ?? {}), SHELL: '/bin/sh', TERM: 'xterm' },
     stdio: 'pipe',

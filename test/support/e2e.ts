@@ -3,7 +3,7 @@
  * a real `sidecast serve` process), WebSocket clients that keep the raw frames they receive, a
  * Redis subscriber that captures exactly what Django published, and a seeded random generator.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import WebSocket, { type RawData } from 'ws';
 import { SERVE_OPTIONS, startSidecast, type Sidecast } from '../../src/app.js';
 import { loadDjangoSettings, parseArgs } from '../../src/config.js';
+import { spawnTracked } from './children.js';
 import type { DjangoSite } from './django.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -272,7 +273,11 @@ export interface ServeProcess {
 
 function serveChild(args: readonly string[], env: Record<string, string>): ChildProcess {
   ensureBuilt();
-  return spawn(process.execPath, [BIN, 'serve', ...args], { cwd: REPO_ROOT, env, stdio: 'pipe' });
+  return spawnTracked(process.execPath, [BIN, 'serve', ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: 'pipe',
+  });
 }
 
 /** Spawns `sidecast serve` and resolves once it prints that it is listening. */

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnTracked, stopChild } from './children.js';
 
 /**
  * Services a test can break on purpose: a Redis server of its own, and a TCP proxy in front of
@@ -32,11 +33,16 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
-/** A redis-server process on its own port, without persistence, that can be stopped and started. */
+/**
+ * A redis-server process on its own port, without persistence, that can be stopped and started.
+ * It is tracked (./children.ts): if a test fails before stop(), it dies with the test process.
+ */
 export interface RedisServer {
   readonly port: number;
   /** redis://127.0.0.1:PORT/0 */
   readonly url: string;
+  /** The running redis-server's pid; undefined while stopped. */
+  readonly pid: number | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -44,35 +50,41 @@ export interface RedisServer {
 export async function createRedisServer(port?: number): Promise<RedisServer> {
   const chosen = port ?? (await freePort());
   let child: ChildProcess | undefined;
-  return {
+  const server: RedisServer = {
     port: chosen,
     url: `redis://127.0.0.1:${chosen}/0`,
+    get pid() {
+      return child?.pid;
+    },
     async start() {
       if (child) return;
       const args = ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly'];
-      child = spawn('redis-server', [...args, 'no'], { stdio: 'ignore' });
+      child = spawnTracked('redis-server', [...args, 'no'], { stdio: 'ignore' });
       const spawned = child;
       const failed = new Promise<never>((_, reject) => {
         spawned.once('error', (error) => reject(new Error(`cannot run redis-server: ${error}`)));
         spawned.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
       });
       failed.catch(() => undefined);
-      const deadline = Date.now() + 10_000;
-      while (!(await Promise.race([answers(chosen), failed]))) {
-        if (Date.now() > deadline) throw new Error(`redis-server on ${chosen} did not start`);
-        await sleep(50);
+      try {
+        const deadline = Date.now() + 10_000;
+        while (!(await Promise.race([answers(chosen), failed]))) {
+          if (Date.now() > deadline) throw new Error(`redis-server on ${chosen} did not start`);
+          await sleep(50);
+        }
+      } catch (error) {
+        await server.stop();
+        throw error;
       }
     },
     async stop() {
       const running = child;
       if (!running) return;
       child = undefined;
-      if (running.exitCode === null && running.signalCode === null) {
-        running.kill('SIGKILL');
-        await once(running, 'exit');
-      }
+      await stopChild(running);
     },
   };
+  return server;
 }
 
 export type ProxyMode = 'forward' | 'refuse' | 'hang';
