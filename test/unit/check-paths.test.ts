@@ -22,11 +22,11 @@ const texts = (file: string, text: string): string[] =>
 
 describe('findOutsideReferences', () => {
   it('catches a ../ chain that climbs above the root, wherever the file is', () => {
-    const vectors = `${up(3)}shared/vectors/sesame_v2.json`;
+    const vectors = `${up(3)}sibling/vectors/sesame_v2.json`;
     const line = `const url = new URL('${vectors}', import.meta.url);`;
     assert.deepEqual(texts('test/unit/a.test.ts', line), [vectors]);
-    assert.deepEqual(texts('README.md', `see [the spec](${up(1)}shared/spec.md)`), [
-      `${up(1)}shared/spec.md`,
+    assert.deepEqual(texts('README.md', `see [the spec](${up(1)}sibling/spec.md)`), [
+      `${up(1)}sibling/spec.md`,
     ]);
     assert.deepEqual(texts('a/b.ts', `import x from './${up(2)}x.js';`), [`./${up(2)}x.js`]);
     const found = findOutsideReferences('x.md', `one\ntwo ${up(1)}y\n`);
@@ -97,7 +97,7 @@ describe('the check-paths command', () => {
 
   it('fails on tracked, untracked and symlinked references out of the tree, naming each', () => {
     const dir = repository({
-      'test/unit/v.test.ts': `new URL('${up(3)}shared/v.json', import.meta.url);\n`,
+      'test/unit/v.test.ts': `new URL('${up(3)}sibling/v.json', import.meta.url);\n`,
       'src/ok.ts': `import '${up(1)}lib/x.js';\n`,
       '.gitignore': 'ignored.txt\n',
       'ignored.txt': `'${up(5)}not-checked'\n`,
@@ -110,7 +110,7 @@ describe('the check-paths command', () => {
     assert.deepEqual(lines.slice(0, -1).sort(), [
       `link:0: ${tmpdir()} (a symbolic link out of the tree)`,
       `new.md:1: ${machineArea('home')}someone/data (a machine's own folder)`,
-      `test/unit/v.test.ts:1: ${up(3)}shared/v.json (climbs above the repository root)`,
+      `test/unit/v.test.ts:1: ${up(3)}sibling/v.json (climbs above the repository root)`,
     ]);
     assert.match(lines.at(-1)!, /^check-paths: 3 reference\(s\) to paths outside the repository/);
   });
