@@ -105,6 +105,11 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
           'bus connection restored',
         );
       },
+      onResumed: () =>
+        logger.info(
+          { bus: options.bus, outageSeconds: (Date.now() - downSince) / 1000 },
+          'bus answering again',
+        ),
       onDropped: (reason) => {
         metrics.dropped.inc({ reason: 'not_utf8' });
         dropLog.log('warn', reason, { reason }, 'event dropped');

@@ -39,6 +39,10 @@ export interface RedisServer {
   readonly url: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing is answered (a hung server). */
+  pause(): void;
+  /** SIGCONT: what arrived meanwhile is processed. */
+  resume(): void;
 }
 
 export async function createRedisServer(port?: number): Promise<RedisServer> {
@@ -62,6 +66,12 @@ export async function createRedisServer(port?: number): Promise<RedisServer> {
         if (Date.now() > deadline) throw new Error(`redis-server on ${chosen} did not start`);
         await sleep(50);
       }
+    },
+    pause() {
+      if (!child?.kill('SIGSTOP')) throw new Error('redis-server is not running');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     async stop() {
       const running = child;
