@@ -47,8 +47,18 @@ export function createLogger(
     },
     destination ?? bounded!.stream,
   );
-  if (bounded) reportDroppedLines(logger, bounded);
+  if (bounded) {
+    destinations.set(logger, bounded);
+    reportDroppedLines(logger, bounded);
+  }
   return logger;
+}
+
+const destinations = new WeakMap<Logger, BoundedDestination>();
+
+/** Lines a logger from createLogger dropped because stderr did not take them (for a metric). */
+export function logLinesDropped(logger: Logger): number {
+  return destinations.get(logger)?.dropped() ?? 0;
 }
 
 /** Once stderr has taken everything queued, says how many lines were lost meanwhile. */

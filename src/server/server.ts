@@ -261,7 +261,7 @@ export function createSidecastServer(
         return;
       }
       metrics.authentications.inc({ outcome: 'unavailable' });
-      logger.error({ err: error }, 'authentication crashed');
+      refusalLog.log('error', 'crashed', { err: error }, 'authentication crashed');
       connection.close(CloseCodes.tryAgainLater, 'try again later');
     }
   }

@@ -64,7 +64,7 @@ describe('log output when stderr is not read', () => {
     // Writes 400,000 distinct 250-byte lines (about 100 MB) as fast as it can, in slices, so
     // the asynchronous destination gets its chances to write; then waits for stdin to close.
     const script = `
-      import { createLogger } from './src/log.ts';
+      import { createLogger, logLinesDropped } from './src/log.ts';
       const logger = createLogger('info');
       const filler = 'x'.repeat(200);
       const start = process.memoryUsage().rss;
@@ -73,7 +73,7 @@ describe('log output when stderr is not read', () => {
         for (let i = 0; i < 20000; i++) logger.info({ n: n++, filler }, 'line');
         if (n < 400000) return setImmediate(slice);
         const grown = (process.memoryUsage().rss - start) / 1048576;
-        process.stdout.write('grown ' + grown.toFixed(1) + '\\n');
+        process.stdout.write('grown ' + grown.toFixed(1) + ' dropped ' + logLinesDropped(logger) + '\\n');
         process.stdin.resume();
         process.stdin.on('end', () => setTimeout(() => process.exit(0), 500));
       };
@@ -86,7 +86,7 @@ describe('log output when stderr is not read', () => {
     );
     children.push(child);
     child.stderr!.pause();
-    const [, grown] = (await lineMatching(child, /^grown (\S+)$/))!;
+    const [, grown, droppedSoFar] = (await lineMatching(child, /^grown (\S+) dropped (\d+)$/))!;
     t.diagnostic(`RSS grew by ${grown} MB while writing 400,000 lines to an unread stderr`);
     assert.ok(Number(grown) < GROWTH_LIMIT_MB, `RSS grew by ${grown} MB`);
 
@@ -99,6 +99,7 @@ describe('log output when stderr is not read', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .find((entry) => entry.msg === 'log lines dropped: stderr was not taking them');
     assert.ok(report, 'a line reports the dropped lines');
+    assert.equal(report.droppedLines, Number(droppedSoFar), 'the count the logger kept');
     const written = lines.length - 1;
     assert.equal(
       written + (report.droppedLines as number),
