@@ -4,7 +4,7 @@ import type { Bus } from './bus/bus.js';
 import { createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
 import type { DjangoSettings } from './django/settings.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, createLogLimiter, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
 import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './server/server.js';
@@ -88,6 +88,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
       poolSize: Math.max(4, Math.min(options.authConcurrency, 32)),
     }));
   let downSince = 0;
+  const dropLog = createLogLimiter(logger);
   const bus =
     start.bus ??
     createBus(options, {
@@ -104,9 +105,14 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
           'bus connection restored',
         );
       },
+      onResumed: () =>
+        logger.info(
+          { bus: options.bus, outageSeconds: (Date.now() - downSince) / 1000 },
+          'bus answering again',
+        ),
       onDropped: (reason) => {
         metrics.dropped.inc({ reason: 'not_utf8' });
-        logger.warn({ reason }, 'event dropped');
+        dropLog.log('warn', reason, { reason }, 'event dropped');
       },
     });
   // Called only once the server below is listening.

@@ -27,6 +27,8 @@ export interface BusObserver {
   onDown?(detail: string): void;
   onUp?(): void;
   onReconnect?(): void;
+  /** The bus answers again after it stopped answering (reported through onDown), same connection. */
+  onResumed?(): void;
   /** A message that can never be delivered (for example bytes that are not UTF-8). */
   onDropped?(reason: string): void;
 }

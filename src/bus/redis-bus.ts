@@ -8,7 +8,16 @@ export interface RedisBusOptions {
   readonly url: string;
   readonly channel: string;
   readonly observer?: BusObserver;
+  /** How often the subscribed connection is sent a PING. Default 1 s. */
+  readonly healthIntervalMs?: number;
+  /** How long a PING may go unanswered before the bus counts as not ready. Default 3 s. */
+  readonly hangAfterMs?: number;
 }
+
+const HEALTH_INTERVAL_MS = 1000;
+const HANG_AFTER_MS = 3000;
+/** How long close() waits for Redis to acknowledge QUIT before dropping the connection. */
+const QUIT_TIMEOUT_MS = 1000;
 
 /** Backoff between reconnection attempts: grows to 5 s, with jitter so a fleet does not stampede. */
 function retryDelay(attempt: number): number {
@@ -31,9 +40,18 @@ function describe(error: unknown): string {
  * can. Each outage is reported once, however many reconnection attempts fail meanwhile.
  * Publishing uses a second connection, opened on first use, because a subscribed connection
  * cannot publish.
+ *
+ * A Redis that stops answering (stopped, swapping, stuck) keeps its connections open, so no
+ * error comes. The subscribed connection is therefore sent a PING every second (Redis answers
+ * PING in subscribe mode); one unanswered for 3 s makes the bus not ready, and its answer makes
+ * it ready again. The connection is kept meanwhile: what was published during the hang waits in
+ * Redis's output buffer for this subscriber, and a reconnection would lose it. Should the
+ * connection itself be dead, TCP eventually says so and ioredis reconnects as after any loss.
  */
 export function createRedisBus(options: RedisBusOptions): Bus {
   const { url, channel, observer } = options;
+  const healthIntervalMs = options.healthIntervalMs ?? HEALTH_INTERVAL_MS;
+  const hangAfterMs = options.hangAfterMs ?? HANG_AFTER_MS;
   const where = redactUrl(url);
   let subscriber: Redis | undefined;
   let publisher: Redis | undefined;
@@ -42,6 +60,16 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   let outageReported = false;
   let closed = false;
   let detail = 'not started';
+  /** When the PING still awaiting its answer was sent. */
+  let pingSentAt: number | undefined;
+  /** Subscribed, but Redis has not answered a PING for hangAfterMs. */
+  let stalled = false;
+  /** Bumped whenever the connection is lost, so a late answer to an old PING is ignored. */
+  let connectionEpoch = 0;
+  let healthTimer: NodeJS.Timeout | undefined;
+
+  const silence = (): string =>
+    `Redis at ${where} did not answer for ${Math.floor((Date.now() - (pingSentAt ?? Date.now())) / 1000)} s`;
 
   function connection(role: string): Redis {
     return new Redis(url, {
@@ -69,8 +97,12 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       function markDown(why: string): void {
         if (closed) return;
         detail = why;
-        const wasUp = subscribed;
+        // A stall already reported the outage: losing the connection after it is the same one.
+        const wasUp = subscribed && !stalled;
         subscribed = false;
+        stalled = false;
+        pingSentAt = undefined;
+        connectionEpoch++;
         if (failFast && !everSubscribed) {
           // Start-up reports this itself, as its one line; no log line before it.
           first.reject(new SidecastError('BUS_UNAVAILABLE', why));
@@ -89,12 +121,45 @@ export function createRedisBus(options: RedisBusOptions): Bus {
         if (subscribed) markDown(`lost connection to Redis at ${where}`);
         else if (detail === 'not started') markDown(`cannot reach Redis at ${where}`);
       });
+      function answered(epoch: number): void {
+        if (epoch !== connectionEpoch || closed) return;
+        pingSentAt = undefined;
+        if (!stalled) return;
+        stalled = false;
+        outageReported = false;
+        observer?.onResumed?.();
+      }
+
+      function checkHealth(): void {
+        if (closed || !subscribed || client.status !== 'ready') return;
+        const epoch = connectionEpoch;
+        if (pingSentAt === undefined) {
+          pingSentAt = Date.now();
+          // A failed PING means a lost connection, which 'error' and 'close' report.
+          client.ping().then(
+            () => answered(epoch),
+            () => undefined,
+          );
+          return;
+        }
+        if (stalled || Date.now() - pingSentAt < hangAfterMs) return;
+        // Timers run before pending socket reads: let an answer already received be read first,
+        // so that a busy event loop here is not taken for a hung Redis.
+        setImmediate(() => {
+          if (closed || epoch !== connectionEpoch || pingSentAt === undefined || stalled) return;
+          stalled = true;
+          outageReported = true;
+          observer?.onDown?.(silence());
+        });
+      }
+
       client.on('ready', () => {
         client.subscribe(channel).then(
           () => {
             if (closed || client.status !== 'ready') return;
             subscribed = true;
             detail = '';
+            healthTimer ??= setInterval(checkHealth, healthIntervalMs).unref();
             if (everSubscribed && outageReported) observer?.onReconnect?.();
             else observer?.onUp?.();
             everSubscribed = true;
@@ -144,16 +209,28 @@ export function createRedisBus(options: RedisBusOptions): Bus {
         );
       }
     },
-    status: () => (subscribed ? { ready: true } : { ready: false, detail }),
+    status() {
+      if (!subscribed) return { ready: false, detail };
+      return stalled ? { ready: false, detail: silence() } : { ready: true };
+    },
     async close() {
       closed = true;
       subscribed = false;
       detail = 'closed';
+      clearInterval(healthTimer);
       await Promise.all(
         [subscriber, publisher].map(async (client) => {
           if (!client) return;
-          if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
-          else client.disconnect();
+          if (client.status === 'ready') {
+            // A Redis that stopped answering would never acknowledge QUIT.
+            let timer: NodeJS.Timeout | undefined;
+            const timeout = new Promise(
+              (resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)),
+            );
+            await Promise.race([client.quit().catch(() => undefined), timeout]);
+            clearTimeout(timer);
+          }
+          client.disconnect();
         }),
       );
     },

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { inspectEvent } from '../event.js';
-import type { Logger } from '../log.js';
+import { createLogLimiter, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../router.js';
 import { textFrame } from './frame.js';
@@ -90,13 +90,16 @@ export type WriteBatcher = ReturnType<typeof createWriteBatcher>;
  * hand it to each recipient without awaiting any of them.
  */
 export function createFanout(router: Router<FrameSink>, metrics: Metrics, logger: Logger) {
+  // Anyone who can publish can send invalid events: the metric counts each, the log samples them.
+  const dropLog = createLogLimiter(logger);
   return function dispatch(payload: string): number {
     const started = performance.now();
     metrics.eventsReceived.inc();
     const check = inspectEvent(payload);
     if (!check.ok) {
       metrics.dropped.inc({ reason: 'invalid_event' });
-      logger.warn({ reason: check.reason, bytes: Buffer.byteLength(payload) }, 'event dropped');
+      const fields = { reason: check.reason, bytes: Buffer.byteLength(payload) };
+      dropLog.log('warn', check.reason, fields, 'event dropped');
       return 0;
     }
     if (router.recipientCount(check.contentTypeId) === 0) return 0;

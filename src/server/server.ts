@@ -4,7 +4,7 @@ import { WebSocketServer, type RawData } from 'ws';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { OptionValues } from '../config.js';
 import { authUnavailable, CloseCodes, isSidecastError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { createLogLimiter, type Logger } from '../log.js';
 import type { Metrics, RefusalReason } from '../metrics.js';
 import { createRouter } from '../router.js';
 import { Connection } from './connection.js';
@@ -74,6 +74,8 @@ export function createSidecastServer(
   deps: ServerDependencies,
 ): SidecastServer {
   const { authenticator, metrics, logger } = deps;
+  // Refusals are what a flood of bad clients causes: one line per kind per interval, exact metrics.
+  const refusalLog = createLogLimiter(logger);
   const router = createRouter<FrameSink>();
   const batcher = createWriteBatcher();
   const dispatch = createFanout(router, metrics, logger);
@@ -108,9 +110,10 @@ export function createSidecastServer(
     origin?: string,
   ): void {
     metrics.refused.inc({ reason });
-    // A wrong origin is worth a line (usually a misconfigured --allowed-origins); capacity
-    // refusals come in floods and are counted instead.
-    logger[reason === 'origin' ? 'info' : 'debug']({ reason, status, origin }, 'upgrade refused');
+    // A wrong origin is worth a line (usually a misconfigured --allowed-origins), if rate-limited
+    // since anyone can send one; capacity refusals come in floods and are counted instead.
+    const level = reason === 'origin' ? 'info' : 'debug';
+    refusalLog.log(level, reason, { reason, status, origin }, 'upgrade refused');
     const body = `sidecast: ${reason.replaceAll('_', ' ')}\n`;
     socket.once('finish', () => socket.destroy());
     socket.end(
@@ -146,10 +149,11 @@ export function createSidecastServer(
   function closeSlow(connection: Connection): void {
     metrics.slowConsumerCloses.inc();
     metrics.dropped.inc({ reason: 'slow_consumer' });
-    logger.warn(
-      { user: connection.principal?.userId, buffered: connection.socket.writableLength },
-      'slow consumer closed',
-    );
+    const fields = {
+      user: connection.principal?.userId,
+      buffered: connection.socket.writableLength,
+    };
+    refusalLog.log('warn', 'slow consumer', fields, 'slow consumer closed');
     unregister(connection);
     connection.close(CloseCodes.policyViolation, 'slow consumer', SLOW_CONSUMER_GRACE_MS);
   }
@@ -228,7 +232,8 @@ export function createSidecastServer(
       const count = perUser.get(principal.userId) ?? 0;
       if (options.maxConnectionsPerUser > 0 && count >= options.maxConnectionsPerUser) {
         metrics.refused.inc({ reason: 'max_connections_per_user' });
-        logger.info({ user: principal.userId, count }, 'too many connections for this user');
+        const fields = { user: principal.userId, count };
+        refusalLog.log('info', 'per-user', fields, 'too many connections for this user');
         connection.close(CloseCodes.policyViolation, 'too many connections for this user');
         return;
       }
@@ -249,15 +254,14 @@ export function createSidecastServer(
       if (isSidecastError(error) && error.closeCode !== undefined) {
         const unavailable = error.code === 'AUTH_UNAVAILABLE';
         metrics.authentications.inc({ outcome: unavailable ? 'unavailable' : 'failed' });
-        logger[unavailable ? 'warn' : 'info'](
-          { outcome: unavailable ? 'unavailable' : 'failed', detail: error.message },
-          'authentication refused',
-        );
+        const outcome = unavailable ? 'unavailable' : 'failed';
+        const fields = { outcome, detail: error.message };
+        refusalLog.log(unavailable ? 'warn' : 'info', outcome, fields, 'authentication refused');
         connection.close(error.closeCode, error.closeReason ?? '');
         return;
       }
       metrics.authentications.inc({ outcome: 'unavailable' });
-      logger.error({ err: error }, 'authentication crashed');
+      refusalLog.log('error', 'crashed', { err: error }, 'authentication crashed');
       connection.close(CloseCodes.tryAgainLater, 'try again later');
     }
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { startSidecast, type Sidecast } from '../../src/app.js';
@@ -64,6 +65,7 @@ describe('Redis faults', () => {
     publisher.on('error', () => undefined);
   });
   after(async () => {
+    redis.resume(); // in case a test failed while it was stopped
     await Promise.all(apps.map((app) => app.close()));
     publisher.disconnect();
     await redis.stop();
@@ -153,7 +155,109 @@ describe('Redis faults', () => {
     await app.close();
   });
 
-  it('logs each broken event once and keeps delivering, non-UTF-8 bytes included', async () => {
+  it('reports a hung Redis not ready within seconds, keeps the connection, delivers everything after', async (t) => {
+    await redis.start();
+    channel = freshChannel();
+    const logs = captureLogs();
+    const app = await startApp(redisFlags(redis, channel), logs);
+    apps.push(app);
+    const client = await live(app);
+    const before = event(4, { phase: 'before' });
+    await publisher.publish(channel, before);
+    await client.waitForMessages(1);
+    // A second publisher: PUBLISH on a stopped Redis waits in its socket, answered on SIGCONT.
+    const hungPublisher = new Redis(redis.url, { maxRetriesPerRequest: null });
+    hungPublisher.on('error', () => undefined);
+    await hungPublisher.ping();
+
+    const stopped = Date.now();
+    redis.pause();
+    let published: Promise<number[]> | undefined;
+    try {
+      await waitForReady(app, false, 10_000);
+      const detected = Date.now() - stopped;
+      t.diagnostic(`not ready ${detected} ms after SIGSTOP`);
+      assert.ok(detected < 6000, `took ${detected} ms`);
+      assert.match(
+        (await readyz(app)).checks.bus,
+        new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port}/0 did not answer for \\d+ s$`),
+      );
+      assert.equal(await metric(app.port, 'sidecast_bus_connected'), 0);
+
+      const during = Array.from({ length: 20 }, (_, n) => event(4, { phase: 'during', n }));
+      published = Promise.all(during.map((payload) => hungPublisher.publish(channel, payload)));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal((await readyz(app)).status, 503, 'still not ready while Redis is stopped');
+      assert.equal(client.messages.length, 1);
+      assert.equal(client.ws.readyState, WebSocket.OPEN, 'clients stay connected');
+
+      const resumed = Date.now();
+      redis.resume();
+      assert.deepEqual(await published, Array(20).fill(1), 'still one subscriber: sidecast');
+      await waitForReady(app, true, 5000);
+      t.diagnostic(`ready again ${Date.now() - resumed} ms after SIGCONT`);
+      assert.deepEqual(await client.waitForMessages(21), [before, ...during]);
+      const afterHang = event(4, { phase: 'after' });
+      await publisher.publish(channel, afterHang);
+      assert.deepEqual((await client.waitForMessages(22))[21], afterHang);
+    } finally {
+      redis.resume();
+      await published?.catch(() => undefined);
+      hungPublisher.disconnect();
+    }
+    assert.equal(await metric(app.port, 'sidecast_bus_connected'), 1);
+    assert.equal(await metric(app.port, 'sidecast_bus_outages_total'), 1);
+    assert.equal(await metric(app.port, 'sidecast_bus_reconnects_total'), 0, 'no reconnection');
+    const entries = logs.entries();
+    const errors = entries.filter((entry) => entry.level === 50);
+    assert.equal(errors.length, 1, 'the hang is logged once');
+    assert.match(errors[0]!.msg as string, /did not answer for \d+ s/);
+    assert.equal(entries.filter((entry) => entry.msg === 'bus answering again').length, 1);
+    client.ws.close();
+    await app.close();
+  });
+
+  it('counts a hang that ends in a lost connection as one outage', async () => {
+    await redis.start();
+    channel = freshChannel();
+    const logs = captureLogs();
+    const app = await startApp(redisFlags(redis, channel), logs);
+    apps.push(app);
+    const client = await live(app);
+    redis.pause();
+    await waitForReady(app, false, 10_000);
+    await redis.stop(); // the connection goes too: ioredis reconnects as after any loss
+    await redis.start();
+    await waitForReady(app, true);
+    const payload = event(4, { phase: 'after restart' });
+    assert.equal(await publisher.publish(channel, payload), 1);
+    assert.deepEqual(await client.waitForMessages(1), [payload]);
+    assert.equal(await metric(app.port, 'sidecast_bus_outages_total'), 1);
+    assert.equal(await metric(app.port, 'sidecast_bus_reconnects_total'), 1);
+    const entries = logs.entries();
+    assert.equal(entries.filter((entry) => entry.level === 50).length, 1, 'one outage line');
+    assert.equal(entries.filter((entry) => entry.msg === 'bus connection restored').length, 1);
+    client.ws.close();
+    await app.close();
+  });
+
+  it('closes promptly while Redis is hung', async () => {
+    await redis.start();
+    const app = await startApp(redisFlags(redis, freshChannel()), captureLogs());
+    apps.push(app);
+    await app.bus.publish(event(4)); // opens the publishing connection too
+    redis.pause();
+    try {
+      const started = Date.now();
+      const closing = app.close().then(() => Date.now() - started);
+      const took = await Promise.race([closing, sleep(5000).then(() => Infinity)]);
+      assert.ok(took < 3000, `close took ${took} ms`);
+    } finally {
+      redis.resume();
+    }
+  });
+
+  it('logs each kind of broken event once and keeps delivering, non-UTF-8 bytes included', async () => {
     await redis.start();
     channel = freshChannel();
     const logs = captureLogs();
@@ -186,7 +290,14 @@ describe('Redis faults', () => {
     );
     assert.equal(await metric(app.port, 'sidecast_events_dropped_total{reason="not_utf8"}'), 2);
     const dropped = logs.entries().filter((entry) => entry.msg === 'event dropped');
-    assert.equal(dropped.length, broken.length, 'one log line per broken event');
+    // Repeats of a reason within the interval are counted, not logged.
+    assert.deepEqual(dropped.map((entry) => entry.reason).sort(), [
+      'content_type_id is null',
+      'no integer content_type_id',
+      'not JSON',
+      'not UTF-8',
+      'not a JSON object',
+    ]);
     client.ws.close();
     await app.close();
   });

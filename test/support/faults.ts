@@ -45,6 +45,10 @@ export interface RedisServer {
   readonly pid: number | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing is answered (a hung server). */
+  pause(): void;
+  /** SIGCONT: what arrived meanwhile is processed. */
+  resume(): void;
 }
 
 export async function createRedisServer(port?: number): Promise<RedisServer> {
@@ -76,6 +80,12 @@ export async function createRedisServer(port?: number): Promise<RedisServer> {
         await server.stop();
         throw error;
       }
+    },
+    pause() {
+      if (!child?.kill('SIGSTOP')) throw new Error('redis-server is not running');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     async stop() {
       const running = child;

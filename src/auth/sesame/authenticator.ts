@@ -4,8 +4,9 @@ import { openDjangoDb } from '../../django/db.js';
 import type { DjangoSettings } from '../../django/settings.js';
 import { createDjangoStore, type DjangoStore, type DjangoUser } from '../../django/store.js';
 import { resolveUserModel } from '../../django/user-model.js';
-import { createTokenCodec, type TokenCodec } from './codec.js';
+import { createTokenCodec, type DecodeResult, type TokenCodec } from './codec.js';
 import { selectPacker } from './packers.js';
+import { decoyUser, type SesameUser } from './revocation.js';
 
 export interface SesameAuthenticatorOptions {
   readonly databaseUrl: string;
@@ -34,6 +35,31 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+export interface TokenUserCheck {
+  readonly store: Pick<DjangoStore, 'findUser'>;
+  readonly codec: Pick<TokenCodec, 'verify'>;
+  readonly scope: string;
+  /** Stands in for a user that does not exist (see decoyUser). */
+  readonly decoy: SesameUser;
+}
+
+/**
+ * Step 2 of get_user: the user a decoded token names, if its signature holds and the user may
+ * log in; rejects with AUTH_FAILED otherwise. The signature is checked whoever the token names,
+ * against the decoy when the user is missing, and only then is the token refused: a refusal then
+ * costs the same work whether or not the account exists, so its timing does not tell.
+ */
+export async function findTokenUser(
+  check: TokenUserCheck,
+  decoded: Extract<DecodeResult, { ok: true }>,
+): Promise<DjangoUser> {
+  const user = await check.store.findUser(decoded.pk);
+  const valid = check.codec.verify(decoded, user ?? check.decoy, check.scope);
+  if (!user || !user.isActive) throw authFailed('unknown or inactive user');
+  if (!valid) throw authFailed(`invalid token for user ${user.pk}`);
+  return user;
+}
+
 /**
  * Validates django-sesame v2 tokens the way sesame.utils.get_user does, reading the Django
  * database directly, then computes the content types the user may view or change.
@@ -55,6 +81,8 @@ export async function createSesameAuthenticator(
     throw error;
   }
 
+  const check: TokenUserCheck = { store, codec, scope, decoy: decoyUser() };
+
   async function principalOf(user: DjangoUser): Promise<Principal> {
     const contentTypeIds = await store.contentTypeIds(user);
     return { userId: user.pk, username: user.username, contentTypeIds };
@@ -65,10 +93,7 @@ export async function createSesameAuthenticator(
       const decoded = codec.decode(token, nowSeconds());
       if (!decoded.ok) throw authFailed(decoded.reason);
       return guarded(async () => {
-        const user = await store.findUser(decoded.pk);
-        if (!user || !user.isActive) throw authFailed('unknown or inactive user');
-        if (!codec.verify(decoded, user, scope))
-          throw authFailed(`invalid token for user ${user.pk}`);
+        const user = await findTokenUser(check, decoded);
         // No clock argument: the store stamps microseconds, as timezone.now() does; a Date would drop them.
         if (django.sesame.oneTime) await store.recordLogin(user);
         return principalOf(user);

@@ -2,6 +2,7 @@
  * The revocation key: user state that enters the signature but never the token, so that
  * changing it revokes every token of that user (spec A.5).
  */
+import { randomBytes } from 'node:crypto';
 import type { SesameSettings } from '../../django/settings.js';
 import { SidecastError } from '../../errors.js';
 
@@ -57,4 +58,21 @@ export function revocationKey(user: SesameUser, sesame: SesameSettings): string 
   }
   if (sesame.oneTime && user.lastLogin !== null) key += user.lastLogin;
   return key;
+}
+
+/**
+ * A user that does not exist, shaped like one that does: a password hash of Django's default
+ * hasher, an email and a last_login, so its revocation key has the length of a real user's and
+ * signing over it costs the same. Refusing an unknown or inactive user only after checking the
+ * token against it keeps the refusal from telling whether the account exists (Django's
+ * check_password runs the hasher for unknown users for the same reason). The random parts are
+ * drawn once per process; no token can match them without the secret key anyway.
+ */
+export function decoyUser(): SesameUser {
+  const salt = randomBytes(16).toString('base64url').slice(0, 22);
+  return Object.freeze({
+    password: `pbkdf2_sha256$1000000$${salt}$${randomBytes(32).toString('base64')}`,
+    email: `${randomBytes(6).toString('hex')}@example.com`,
+    lastLogin: '2024-01-01T00:00:00.000000+00:00',
+  });
 }
