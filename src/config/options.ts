@@ -146,7 +146,7 @@ export const OPTIONS = {
   }),
   'auth-timeout': option({
     description:
-      'Seconds a new connection has to be authenticated: to send its token (else closed 1008) and for the database to answer (else closed 1013, try again later). Also bounds how long an HTTP request may take to send its headers.',
+      'Seconds a new connection has to be authenticated: to send its token (else closed 1008) and for the database to answer (else closed 1013, try again later). Also bounds how long an HTTP request may take to send its headers: a slower one gets 408 within a tenth of this (at most 1 s) after it.',
     valueName: 'SECONDS',
     defaultValue: 10,
     parse: asSeconds,
