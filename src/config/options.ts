@@ -58,6 +58,23 @@ function asBytes(raw: string, name: string): number {
   return Number(match[1]) * unit;
 }
 
+/** The longest bearer key; the HTTP routes read no Authorization header longer than it needs. */
+export const MAX_KEY_LENGTH = 256;
+
+/**
+ * A bearer key goes into an HTTP header, which Node reads as Latin-1 with the surrounding spaces
+ * dropped: a key outside printable ASCII, or with spaces at either end, could never match.
+ */
+function asKey(raw: string, name: string): string {
+  // Keys are environment-only, so the error names the variable, not a flag.
+  const refuse = (message: string) =>
+    new SidecastError('CONFIG_INVALID', `${envName(name)}: ${message}`);
+  if (raw.length > MAX_KEY_LENGTH) throw refuse(`at most ${MAX_KEY_LENGTH} characters`);
+  if (!/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(raw))
+    throw refuse('printable ASCII only, without spaces at either end');
+  return raw;
+}
+
 function asChoice<T extends string>(...choices: T[]) {
   return (raw: string, name: string): T => {
     if (!(choices as string[]).includes(raw)) {
@@ -218,7 +235,7 @@ export const OPTIONS = {
     defaultValue: '',
     defaultLabel: 'unset: POST /publish disabled',
     flag: false,
-    parse: asString,
+    parse: asKey,
   }),
 } as const;
 

@@ -1,10 +1,10 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { assertPublishable, MAX_EVENT_BYTES } from '../event.js';
 import { isSidecastError, SidecastError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { checkBearer, MAX_AUTHORIZATION_LENGTH, type BearerVerdict } from './bearer.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -38,11 +38,31 @@ function sendJson(
   response.end(text);
 }
 
-function keysMatch(given: string, expected: string): boolean {
-  // Hashing first makes both sides the same length, so the comparison time says nothing about the key.
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+const BEARER_REFUSALS: Readonly<Record<Exclude<BearerVerdict, 'ok'>, (what: string) => string>> = {
+  missing: () => 'missing "Authorization: Bearer KEY" header',
+  wrong: (what) => `wrong ${what} key`,
+  too_long: () => `Authorization header longer than ${MAX_AUTHORIZATION_LENGTH} bytes`,
+};
+
+/** Answers 401 unless the request carries the key; returns whether it did. */
+function authorized(
+  request: IncomingMessage,
+  response: ServerResponse,
+  key: string,
+  what: 'publish' | 'metrics',
+): boolean {
+  const verdict = checkBearer(request.headers.authorization, key);
+  if (verdict === 'ok') return true;
+  sendJson(
+    response,
+    401,
+    {
+      error: what === 'publish' ? 'PUBLISH_REFUSED' : 'METRICS_REFUSED',
+      message: BEARER_REFUSALS[verdict](what),
+    },
+    { 'www-authenticate': 'Bearer' },
+  );
+  return false;
 }
 
 /** The batch limit: a JSON array of events may hold this many bytes in all. */
@@ -144,18 +164,7 @@ async function handlePublish(
 ): Promise<void> {
   if (context.publishKey === '')
     throw refuse(404, 'POST /publish is disabled: set SIDECAST_PUBLISH_KEY to enable it');
-  // The scheme name is case-insensitive (RFC 9110); the key is compared in constant time.
-  const match = /^bearer +(.+?) *$/i.exec(request.headers.authorization ?? '');
-  if (!match || !keysMatch(match[1]!, context.publishKey)) {
-    const message = match ? 'wrong publish key' : 'missing "Authorization: Bearer KEY" header';
-    sendJson(
-      response,
-      401,
-      { error: 'PUBLISH_REFUSED', message },
-      { 'www-authenticate': 'Bearer' },
-    );
-    return;
-  }
+  if (!authorized(request, response, context.publishKey, 'publish')) return;
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json')
     throw refuse(415, `content-type must be application/json, got ${type ? `"${type}"` : 'none'}`);
