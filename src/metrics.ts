@@ -9,7 +9,7 @@ import {
 } from 'prom-client';
 
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
-export type DropReason = 'invalid_event' | 'not_utf8' | 'slow_consumer';
+export type DropReason = 'invalid_event' | 'too_large' | 'not_utf8' | 'slow_consumer';
 export type RefusalReason =
   | 'draining'
   | 'origin'
@@ -56,7 +56,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     dropped: new Counter({
       name: 'sidecast_events_dropped_total',
-      help: 'Events or deliveries dropped, by reason (invalid_event, not_utf8, slow_consumer).',
+      help: 'Events or deliveries dropped, by reason (invalid_event, too_large, not_utf8, slow_consumer).',
       labelNames: ['reason'] as const,
       registers,
     }),

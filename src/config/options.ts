@@ -58,6 +58,14 @@ function asBytes(raw: string, name: string): number {
   return Number(match[1]) * unit;
 }
 
+function asBytesBetween(min: number, max: number) {
+  return (raw: string, name: string): number => {
+    const value = asBytes(raw, name);
+    if (value < min || value > max) throw invalid(name, `must be between ${min} and ${max} bytes`);
+    return value;
+  };
+}
+
 /** The longest bearer key; the HTTP routes read no Authorization header longer than it needs. */
 export const MAX_KEY_LENGTH = 256;
 
@@ -174,9 +182,17 @@ export const OPTIONS = {
     defaultValue: 16,
     parse: asInteger(1, 10_000),
   }),
+  'max-event-bytes': option({
+    description:
+      'Largest event: POST /publish refuses a larger one with 413, sidecast publish with an error, and fan-out drops one arriving on the bus (logged, counted as too_large). Publish an id and let clients fetch the rest instead of large bodies.',
+    valueName: 'BYTES',
+    defaultValue: 1024 * 1024,
+    // Redis cuts off a subscriber whose output buffer passes 32 MB (8 MB for a minute) by default.
+    parse: asBytesBetween(1024, 8 * 1024 * 1024),
+  }),
   'max-buffered': option({
     description:
-      'A connection\'s unsent data limit; past it the client is closed as too slow (1008 "slow consumer") and its events are dropped.',
+      'Unsent data a connection may hold besides one event of up to --max-event-bytes; past it the client is closed as too slow (1008 "slow consumer") and its events are dropped.',
     valueName: 'BYTES',
     defaultValue: 1024 * 1024,
     parse: asBytes,

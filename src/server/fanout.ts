@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { inspectEvent } from '../event.js';
+import { inspectEvent, oversize } from '../event.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../router.js';
@@ -85,14 +85,37 @@ export function createWriteBatcher(options: WriteBatcherOptions = {}) {
 
 export type WriteBatcher = ReturnType<typeof createWriteBatcher>;
 
+export interface FanoutLimits {
+  /** --max-event-bytes. */
+  readonly maxEventBytes: number;
+}
+
 /**
  * The one fan-out path, shared by every bus driver: check the event once, build its frame once,
  * hand it to each recipient without awaiting any of them.
+ *
+ * Publishers through sidecast are held to --max-event-bytes, but anything can publish on Redis.
+ * A larger event is dropped before it is parsed or framed: it would cost every recipient its
+ * size in buffers, and push those already holding an event past --max-buffered.
  */
-export function createFanout(router: Router<FrameSink>, metrics: Metrics, logger: Logger) {
+export function createFanout(
+  router: Router<FrameSink>,
+  metrics: Metrics,
+  logger: Logger,
+  limits: FanoutLimits,
+) {
   return function dispatch(payload: string): number {
     const started = performance.now();
     metrics.eventsReceived.inc();
+    const atLeastBytes = oversize(payload, limits.maxEventBytes);
+    if (atLeastBytes !== undefined) {
+      metrics.dropped.inc({ reason: 'too_large' });
+      logger.warn(
+        { reason: 'too large', atLeastBytes, limit: limits.maxEventBytes },
+        'event dropped',
+      );
+      return 0;
+    }
     const check = inspectEvent(payload);
     if (!check.ok) {
       metrics.dropped.inc({ reason: 'invalid_event' });

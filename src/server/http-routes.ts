@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { assertPublishable, MAX_EVENT_BYTES } from '../event.js';
+import { assertPublishable } from '../event.js';
 import { isSidecastError, SidecastError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -17,6 +17,8 @@ export interface RouteContext {
   readonly readiness: () => Promise<Readiness>;
   /** Set when POST /publish is enabled (SIDECAST_PUBLISH_KEY). */
   readonly publishKey: string;
+  /** --max-event-bytes: the largest event POST /publish takes. */
+  readonly maxEventBytes: number;
   readonly publish: (payload: string) => Promise<void>;
   /** Serves extra pages (the demo); returns false when it does not own the path. */
   readonly page?: (request: IncomingMessage, response: ServerResponse) => boolean;
@@ -65,17 +67,23 @@ function authorized(
   return false;
 }
 
-/** The batch limit: a JSON array of events may hold this many bytes in all. */
-const MAX_BODY_BYTES = 16 * MAX_EVENT_BYTES;
+/**
+ * The batch limit: a request body (one event or a JSON array of them) may hold four events of the
+ * largest size, and at least 1 MiB so that batches of small events fit when --max-event-bytes is
+ * small. The whole body is held and parsed at once, so it is bounded too.
+ */
+export function maxBodyBytes(maxEventBytes: number): number {
+  return Math.max(1024 * 1024, 4 * maxEventBytes);
+}
 
-async function readBody(request: IncomingMessage): Promise<string> {
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
   const declared = Number(request.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
+    if (size > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk);
   }
   const body = Buffer.concat(chunks);
@@ -84,12 +92,10 @@ async function readBody(request: IncomingMessage): Promise<string> {
   return body.toString('utf8');
 }
 
-function tooLarge(): SidecastError {
-  return new SidecastError(
-    'PUBLISH_REFUSED',
-    `request body is larger than ${MAX_BODY_BYTES} bytes`,
-    { status: 413 },
-  );
+function tooLarge(maxBytes: number): SidecastError {
+  return new SidecastError('PUBLISH_REFUSED', `request body is larger than ${maxBytes} bytes`, {
+    status: 413,
+  });
 }
 
 function refuse(status: number, message: string): SidecastError {
@@ -130,7 +136,7 @@ function arrayElements(body: string): string[] {
  * Splits a request body into event payloads. A JSON object is one event and an array one event per
  * element; either way each payload is forwarded with the bytes the publisher sent.
  */
-function payloadsOf(body: string): string[] {
+function payloadsOf(body: string, maxEventBytes: number): string[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -138,7 +144,7 @@ function payloadsOf(body: string): string[] {
     throw new SidecastError('EVENT_INVALID', 'body is not valid JSON', { status: 400 });
   }
   if (!Array.isArray(parsed)) {
-    assertPublishable(body);
+    assertPublishable(body, maxEventBytes);
     return [body];
   }
   const payloads = arrayElements(body);
@@ -146,7 +152,7 @@ function payloadsOf(body: string): string[] {
     throw new SidecastError('EVENT_INVALID', 'empty array: no events to publish', { status: 400 });
   payloads.forEach((payload, index) => {
     try {
-      assertPublishable(payload);
+      assertPublishable(payload, maxEventBytes);
     } catch (error) {
       if (!isSidecastError(error)) throw error;
       throw new SidecastError(error.code, `event ${index}: ${error.message}`, {
@@ -168,7 +174,8 @@ async function handlePublish(
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json')
     throw refuse(415, `content-type must be application/json, got ${type ? `"${type}"` : 'none'}`);
-  const payloads = payloadsOf(await readBody(request));
+  const body = await readBody(request, maxBodyBytes(context.maxEventBytes));
+  const payloads = payloadsOf(body, context.maxEventBytes);
   for (const payload of payloads) await context.publish(payload);
   sendJson(response, 202, { published: payloads.length });
 }

@@ -19,6 +19,7 @@ export const SERVER_OPTIONS = [
   'allowed-origins',
   'auth-timeout',
   'auth-concurrency',
+  'max-event-bytes',
   'max-buffered',
   'max-connections',
   'max-connections-per-user',
@@ -76,7 +77,11 @@ export function createSidecastServer(
   const { authenticator, metrics, logger } = deps;
   const router = createRouter<FrameSink>();
   const batcher = createWriteBatcher();
-  const dispatch = createFanout(router, metrics, logger);
+  const dispatch = createFanout(router, metrics, logger, options);
+  // --max-buffered counts what a connection holds besides one event: a client that keeps up may
+  // still have the last event queued when one of the largest size arrives, and that is no reason
+  // to close it. (A text frame's header adds at most 10 bytes.)
+  const connectionLimits = { maxBuffered: options.maxBuffered + options.maxEventBytes + 10 };
   const limiter = createLimiter(options.authConcurrency);
   const originAllowed = createOriginCheck(options.allowedOrigins);
   const connections = new Set<Connection>();
@@ -95,7 +100,11 @@ export function createSidecastServer(
       requestTimeout: Math.max(headersTimeout, 30_000),
       connectionsCheckingInterval: Math.min(headersTimeout / 10, 1000),
     },
-    createRequestHandler({ ...deps, publishKey: options.publishKey }),
+    createRequestHandler({
+      ...deps,
+      publishKey: options.publishKey,
+      maxEventBytes: options.maxEventBytes,
+    }),
   );
   const wss = new WebSocketServer({
     noServer: true,
@@ -136,7 +145,7 @@ export function createSidecastServer(
     let opened = false;
     wss.handleUpgrade(request, socket, head, (ws) => {
       opened = true;
-      const connection = new Connection(ws, socket, batcher, options, closeSlow);
+      const connection = new Connection(ws, socket, batcher, connectionLimits, closeSlow);
       connections.add(connection);
       metrics.connections.inc();
       accept(connection);
