@@ -253,6 +253,15 @@ export const OPTIONS = {
     flag: false,
     parse: asKey,
   }),
+  'metrics-key': option({
+    description:
+      'Bearer key GET /metrics then requires (environment only). Unset, /metrics answers anyone who reaches the port.',
+    valueName: 'KEY',
+    defaultValue: '',
+    defaultLabel: 'unset: /metrics open',
+    flag: false,
+    parse: asKey,
+  }),
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;

@@ -17,6 +17,8 @@ export interface RouteContext {
   readonly readiness: () => Promise<Readiness>;
   /** Set when POST /publish is enabled (SIDECAST_PUBLISH_KEY). */
   readonly publishKey: string;
+  /** When set (SIDECAST_METRICS_KEY), GET /metrics requires it. */
+  readonly metricsKey: string;
   /** --max-event-bytes: the largest event POST /publish takes. */
   readonly maxEventBytes: number;
   readonly publish: (payload: string) => Promise<void>;
@@ -198,6 +200,11 @@ export function createRequestHandler(context: RouteContext) {
         });
       }
       if (path === '/metrics') {
+        if (
+          context.metricsKey !== '' &&
+          !authorized(request, response, context.metricsKey, 'metrics')
+        )
+          return;
         const text = await context.metrics.scrape();
         response.writeHead(200, { 'content-type': context.metrics.registry.contentType });
         response.end(text);

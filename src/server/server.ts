@@ -26,6 +26,7 @@ export const SERVER_OPTIONS = [
   'ping-interval',
   'drain-seconds',
   'publish-key',
+  'metrics-key',
 ] as const;
 
 export type ServerOptions = OptionValues<(typeof SERVER_OPTIONS)[number]>;
@@ -103,6 +104,7 @@ export function createSidecastServer(
     createRequestHandler({
       ...deps,
       publishKey: options.publishKey,
+      metricsKey: options.metricsKey,
       maxEventBytes: options.maxEventBytes,
     }),
   );
