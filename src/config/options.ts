@@ -255,7 +255,7 @@ export const OPTIONS = {
   }),
   'metrics-key': option({
     description:
-      'Bearer key GET /metrics then requires (environment only). Unset, /metrics answers anyone who reaches the port.',
+      'Bearer key that GET /metrics requires when set (environment only); unset, /metrics answers anyone who can reach the port.',
     valueName: 'KEY',
     defaultValue: '',
     defaultLabel: 'unset: /metrics open',

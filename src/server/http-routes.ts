@@ -74,7 +74,7 @@ function authorized(
  * largest size, and at least 1 MiB so that batches of small events fit when --max-event-bytes is
  * small. The whole body is held and parsed at once, so it is bounded too.
  */
-export function maxBodyBytes(maxEventBytes: number): number {
+function maxBodyBytes(maxEventBytes: number): number {
   return Math.max(1024 * 1024, 4 * maxEventBytes);
 }
 
