@@ -4,7 +4,7 @@ import type { Bus } from './bus/bus.js';
 import { createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
 import type { DjangoSettings } from './django/settings.js';
-import { createLogger, createLogLimiter, type Logger } from './log.js';
+import { createLogger, createLogLimiter, logLinesDropped, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
 import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './server/server.js';
@@ -76,7 +76,10 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   const { options } = start;
   const logger = start.logger ?? createLogger(options.logLevel);
   // Read only when /metrics is scraped, after the bus below exists.
-  const metrics = createMetrics({ busReady: () => bus.status().ready });
+  const metrics = createMetrics({
+    busReady: () => bus.status().ready,
+    logLinesDropped: () => logLinesDropped(logger),
+  });
   const authenticator =
     start.authenticator ??
     (await (

@@ -1,7 +1,16 @@
 import { SidecastError } from './errors.js';
 
-/** The largest event sidecast accepts from a publisher (HTTP or CLI); Redis events are not capped. */
-export const MAX_EVENT_BYTES = 64 * 1024;
+/**
+ * Whether `payload` holds more than `maxBytes` bytes of UTF-8, without encoding it when its length
+ * alone tells: a string of n UTF-16 units is n to 3n bytes. Returns the size, or a lower bound on
+ * it when that is enough to say it is too large; undefined when it fits.
+ */
+export function oversize(payload: string, maxBytes: number): number | undefined {
+  if (payload.length > maxBytes) return payload.length;
+  if (payload.length * 3 <= maxBytes) return undefined;
+  const bytes = Buffer.byteLength(payload);
+  return bytes > maxBytes ? bytes : undefined;
+}
 
 export type EventCheck = { ok: true; contentTypeId: number } | { ok: false; reason: string };
 
@@ -25,13 +34,16 @@ export function inspectEvent(payload: string): EventCheck {
   return { ok: true, contentTypeId: id as number };
 }
 
-/** For publishers: the same check, as an error that says what is wrong. */
-export function assertPublishable(payload: string): number {
-  const size = Buffer.byteLength(payload);
-  if (size > MAX_EVENT_BYTES) {
+/**
+ * For publishers: the same checks as fan-out (size, then routing key), as an error that says what
+ * is wrong. `maxBytes` is --max-event-bytes.
+ */
+export function assertPublishable(payload: string, maxBytes: number): number {
+  if (oversize(payload, maxBytes) !== undefined) {
+    // The exact size helps the publisher, and a refused event is rare enough to measure it.
     throw new SidecastError(
       'PUBLISH_REFUSED',
-      `event is ${size} bytes, the limit is ${MAX_EVENT_BYTES}`,
+      `event is ${Buffer.byteLength(payload)} bytes, the limit is ${maxBytes} (--max-event-bytes): publish an id and let clients fetch the rest`,
       { status: 413 },
     );
   }

@@ -41,7 +41,7 @@ export function createLogger(
       level,
       base: { pid: process.pid },
       redact: {
-        paths: ['token', 'secretKey', 'publishKey', 'password', '*.password'],
+        paths: ['token', 'secretKey', 'publishKey', 'metricsKey', 'password', '*.password'],
         censor: '[redacted]',
       },
     },

@@ -9,25 +9,62 @@ import {
 } from 'prom-client';
 
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
-export type DropReason = 'invalid_event' | 'not_utf8' | 'slow_consumer';
+export type DropReason = 'invalid_event' | 'too_large' | 'not_utf8' | 'slow_consumer';
 export type RefusalReason =
-  'draining' | 'origin' | 'max_connections' | 'bad_handshake' | 'max_connections_per_user';
+  | 'draining'
+  | 'origin'
+  | 'origin_too_long'
+  | 'max_connections'
+  | 'bad_handshake'
+  | 'max_connections_per_user';
 
-/** Every metric sidecast exports, on a registry of its own so several servers can share a process. */
+/** How long one collection's text answers every scrape. */
+const SCRAPE_CACHE_MS = 1000;
+
+/**
+ * Wraps a collection so that scrapes share it: while one runs, every scrape waits for it; once it
+ * is done, its text answers every scrape for SCRAPE_CACHE_MS. A collection costs milliseconds of
+ * the event loop (and, with workers, a round of messages through every process), and /metrics
+ * may be scraped by anyone who can reach the port: two thousand parallel scrapes used to mean two
+ * thousand collections, with events waiting behind them. A failed collection is not kept.
+ */
+function sharedCollection(collect: () => Promise<string>): () => Promise<string> {
+  let text: string | undefined;
+  let collectedAt = 0;
+  let running: Promise<string> | undefined;
+  return () => {
+    if (text !== undefined && performance.now() - collectedAt < SCRAPE_CACHE_MS)
+      return Promise.resolve(text);
+    running ??= collect()
+      .then((result) => {
+        text = result;
+        collectedAt = performance.now();
+        return result;
+      })
+      .finally(() => (running = undefined));
+    return running;
+  };
+}
+
 export interface MetricsSources {
   /** Read at every scrape for sidecast_bus_connected. */
   readonly busReady?: () => boolean;
+  /** Read at every scrape for sidecast_log_lines_dropped. */
+  readonly logLinesDropped?: () => number;
 }
 
+/** Every metric sidecast exports, on a registry of its own so several servers can share a process. */
 export function createMetrics(sources: MetricsSources = {}) {
   const registry = new Registry();
   // Default metrics are named process_* and nodejs_*: the prefix makes sidecast_process_* etc.
   collectDefaultMetrics({ register: registry, prefix: 'sidecast_' });
   const registers = [registry];
-  return {
+  const metrics = {
     registry,
-    /** The text GET /metrics answers with: this process, or every worker (see scrapeAcrossWorkers). */
-    scrape: (): Promise<string> => registry.metrics(),
+    /** One collection: this process's registry, or every worker's (see scrapeAcrossWorkers). */
+    collect: (): Promise<string> => registry.metrics(),
+    /** The text GET /metrics answers with: a shared, recent collection. */
+    scrape: sharedCollection((): Promise<string> => metrics.collect()),
     connections: new Gauge({
       name: 'sidecast_connections',
       help: 'Open WebSocket connections.',
@@ -51,7 +88,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     dropped: new Counter({
       name: 'sidecast_events_dropped_total',
-      help: 'Events or deliveries dropped, by reason (invalid_event, not_utf8, slow_consumer).',
+      help: 'Events or deliveries dropped, by reason (invalid_event, too_large, not_utf8, slow_consumer).',
       labelNames: ['reason'] as const,
       registers,
     }),
@@ -62,7 +99,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     refused: new Counter({
       name: 'sidecast_connections_refused_total',
-      help: 'Connections refused, by reason: at the upgrade (draining, origin, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
+      help: 'Connections refused, by reason: at the upgrade (draining, origin, origin_too_long, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
       labelNames: ['reason'] as const,
       registers,
     }),
@@ -79,6 +116,14 @@ export function createMetrics(sources: MetricsSources = {}) {
         this.set(sources.busReady?.() ? 1 : 0);
       },
     }),
+    logLinesDropped: new Gauge({
+      name: 'sidecast_log_lines_dropped',
+      help: 'Log lines dropped because stderr did not take them (over 4 MiB waiting).',
+      registers,
+      collect() {
+        this.set(sources.logLinesDropped?.() ?? 0);
+      },
+    }),
     busReconnects: new Counter({
       name: 'sidecast_bus_reconnects_total',
       help: 'Times the bus connection was restored.',
@@ -86,7 +131,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     busOutages: new Counter({
       name: 'sidecast_bus_outages_total',
-      help: 'Times the bus connection was lost.',
+      help: 'Times the bus connection was lost or stopped answering.',
       registers,
     }),
     authSeconds: new Histogram({
@@ -102,6 +147,7 @@ export function createMetrics(sources: MetricsSources = {}) {
       registers,
     }),
   };
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -130,11 +176,13 @@ const SCRAPE_TIMEOUT_MS = 6000;
 /** Runs in the primary: answers each worker's scrape request with the sum over all workers. */
 export function aggregateWorkerMetrics(): void {
   const aggregator = new AggregatorRegistry();
+  // Workers asking at the same moment share one round through every worker.
+  const aggregate = sharedCollection(() => aggregator.clusterMetrics());
   cluster.on('message', (worker, message: unknown) => {
     if (!isScrapeMessage(message) || message.text !== undefined || message.error !== undefined)
       return;
     const id = message.sidecastScrape;
-    aggregator.clusterMetrics().then(
+    aggregate().then(
       (text) => worker.send({ sidecastScrape: id, text } satisfies ScrapeMessage),
       (error: unknown) =>
         worker.send({ sidecastScrape: id, error: String(error) } satisfies ScrapeMessage),
@@ -154,7 +202,7 @@ export function scrapeAcrossWorkers(metrics: Metrics): void {
   process.on('message', (message: unknown) => {
     if (isScrapeMessage(message)) pending.get(message.sidecastScrape)?.(message);
   });
-  metrics.scrape = () =>
+  metrics.collect = () =>
     new Promise<string>((resolve, reject) => {
       const id = nextId++;
       const timer = setTimeout(

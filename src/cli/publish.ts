@@ -5,7 +5,7 @@ import { isSidecastError, SidecastError } from '../errors.js';
 import { assertPublishable } from '../event.js';
 import { redactUrl } from '../log.js';
 
-const NAMES = ['bus', 'redis', 'channel'] as const;
+const NAMES = ['bus', 'redis', 'channel', 'max-event-bytes'] as const;
 const USAGE = 'sidecast publish [OPTIONS] EVENT | -';
 const SUMMARY =
   'Publishes events on the bus, as Django does: EVENT is one JSON object with an integer content_type_id; "-" reads one event per line from standard input (blank lines are skipped). Every event is checked before the first one is sent, so a bad line publishes nothing.';
@@ -30,10 +30,10 @@ async function readStdinEvents(): Promise<NumberedEvent[]> {
   return events;
 }
 
-function validate(events: readonly NumberedEvent[]): void {
+function validate(events: readonly NumberedEvent[], maxEventBytes: number): void {
   for (const { where, payload } of events) {
     try {
-      assertPublishable(payload);
+      assertPublishable(payload, maxEventBytes);
     } catch (error) {
       if (!isSidecastError(error)) throw error;
       throw new SidecastError(error.code, `${where}${error.message}; nothing was published`);
@@ -76,7 +76,7 @@ export async function publish(argv: readonly string[], env: Env): Promise<number
   const events = source === '-' ? await readStdinEvents() : [{ where: '', payload: source }];
   if (events.length === 0)
     throw new SidecastError('EVENT_INVALID', 'no events on standard input; nothing was published');
-  validate(events);
+  validate(events, options.maxEventBytes);
 
   const where = redactUrl(options.redis);
   const bus = createBus(options);

@@ -58,6 +58,31 @@ function asBytes(raw: string, name: string): number {
   return Number(match[1]) * unit;
 }
 
+function asBytesBetween(min: number, max: number) {
+  return (raw: string, name: string): number => {
+    const value = asBytes(raw, name);
+    if (value < min || value > max) throw invalid(name, `must be between ${min} and ${max} bytes`);
+    return value;
+  };
+}
+
+/** The longest bearer key; the HTTP routes read no Authorization header longer than it needs. */
+export const MAX_KEY_LENGTH = 256;
+
+/**
+ * A bearer key goes into an HTTP header, which Node reads as Latin-1 with the surrounding spaces
+ * dropped: a key outside printable ASCII, or with spaces at either end, could never match.
+ */
+function asKey(raw: string, name: string): string {
+  // Keys are environment-only, so the error names the variable, not a flag.
+  const refuse = (message: string) =>
+    new SidecastError('CONFIG_INVALID', `${envName(name)}: ${message}`);
+  if (raw.length > MAX_KEY_LENGTH) throw refuse(`at most ${MAX_KEY_LENGTH} characters`);
+  if (!/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(raw))
+    throw refuse('printable ASCII only, without spaces at either end');
+  return raw;
+}
+
 function asChoice<T extends string>(...choices: T[]) {
   return (raw: string, name: string): T => {
     if (!(choices as string[]).includes(raw)) {
@@ -146,7 +171,7 @@ export const OPTIONS = {
   }),
   'auth-timeout': option({
     description:
-      'Seconds a new connection has to be authenticated: to send its token (else closed 1008) and for the database to answer (else closed 1013, try again later). Also bounds how long an HTTP request may take to send its headers.',
+      'Seconds a new connection has to be authenticated: to send its token (else closed 1008) and for the database to answer (else closed 1013, try again later). Also bounds how long an HTTP request may take to send its headers: a slower one gets 408 within a tenth of this (at most 1 s) after it.',
     valueName: 'SECONDS',
     defaultValue: 10,
     parse: asSeconds,
@@ -157,9 +182,17 @@ export const OPTIONS = {
     defaultValue: 16,
     parse: asInteger(1, 10_000),
   }),
+  'max-event-bytes': option({
+    description:
+      'Largest event: POST /publish refuses a larger one with 413, sidecast publish with an error, and fan-out drops one arriving on the bus (logged, counted as too_large). Publish an id and let clients fetch the rest instead of large bodies.',
+    valueName: 'BYTES',
+    defaultValue: 1024 * 1024,
+    // Redis cuts off a subscriber whose output buffer passes 32 MB (8 MB for a minute) by default.
+    parse: asBytesBetween(1024, 8 * 1024 * 1024),
+  }),
   'max-buffered': option({
     description:
-      'A connection\'s unsent data limit; past it the client is closed as too slow (1008 "slow consumer") and its events are dropped.',
+      'Unsent data a connection may hold besides one event of up to --max-event-bytes; past it the client is closed as too slow (1008 "slow consumer") and its events are dropped.',
     valueName: 'BYTES',
     defaultValue: 1024 * 1024,
     parse: asBytes,
@@ -218,7 +251,16 @@ export const OPTIONS = {
     defaultValue: '',
     defaultLabel: 'unset: POST /publish disabled',
     flag: false,
-    parse: asString,
+    parse: asKey,
+  }),
+  'metrics-key': option({
+    description:
+      'Bearer key that GET /metrics requires when set (environment only); unset, /metrics answers anyone who can reach the port.',
+    valueName: 'KEY',
+    defaultValue: '',
+    defaultLabel: 'unset: /metrics open',
+    flag: false,
+    parse: asKey,
   }),
 } as const;
 

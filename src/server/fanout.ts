@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { inspectEvent } from '../event.js';
+import { inspectEvent, oversize } from '../event.js';
 import { createLogLimiter, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../router.js';
@@ -85,16 +85,37 @@ export function createWriteBatcher(options: WriteBatcherOptions = {}) {
 
 export type WriteBatcher = ReturnType<typeof createWriteBatcher>;
 
+export interface FanoutLimits {
+  /** --max-event-bytes. */
+  readonly maxEventBytes: number;
+}
+
 /**
  * The one fan-out path, shared by every bus driver: check the event once, build its frame once,
  * hand it to each recipient without awaiting any of them.
+ *
+ * Publishers through sidecast are held to --max-event-bytes, but anything can publish on Redis.
+ * A larger event is dropped before it is parsed or framed: it would cost every recipient its
+ * size in buffers, and push those already holding an event past --max-buffered.
  */
-export function createFanout(router: Router<FrameSink>, metrics: Metrics, logger: Logger) {
+export function createFanout(
+  router: Router<FrameSink>,
+  metrics: Metrics,
+  logger: Logger,
+  limits: FanoutLimits,
+) {
   // Anyone who can publish can send invalid events: the metric counts each, the log samples them.
   const dropLog = createLogLimiter(logger);
   return function dispatch(payload: string): number {
     const started = performance.now();
     metrics.eventsReceived.inc();
+    const atLeastBytes = oversize(payload, limits.maxEventBytes);
+    if (atLeastBytes !== undefined) {
+      metrics.dropped.inc({ reason: 'too_large' });
+      const fields = { reason: 'too large', atLeastBytes, limit: limits.maxEventBytes };
+      dropLog.log('warn', 'too large', fields, 'event dropped');
+      return 0;
+    }
     const check = inspectEvent(payload);
     if (!check.ok) {
       metrics.dropped.inc({ reason: 'invalid_event' });

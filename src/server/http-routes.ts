@@ -1,10 +1,10 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { timingSafeEqual, createHash } from 'node:crypto';
-import { assertPublishable, MAX_EVENT_BYTES } from '../event.js';
+import { assertPublishable } from '../event.js';
 import { isSidecastError, SidecastError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { checkBearer, MAX_AUTHORIZATION_LENGTH, type BearerVerdict } from './bearer.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -17,6 +17,10 @@ export interface RouteContext {
   readonly readiness: () => Promise<Readiness>;
   /** Set when POST /publish is enabled (SIDECAST_PUBLISH_KEY). */
   readonly publishKey: string;
+  /** When set (SIDECAST_METRICS_KEY), GET /metrics requires it. */
+  readonly metricsKey: string;
+  /** --max-event-bytes: the largest event POST /publish takes. */
+  readonly maxEventBytes: number;
   readonly publish: (payload: string) => Promise<void>;
   /** Serves extra pages (the demo); returns false when it does not own the path. */
   readonly page?: (request: IncomingMessage, response: ServerResponse) => boolean;
@@ -38,24 +42,50 @@ function sendJson(
   response.end(text);
 }
 
-function keysMatch(given: string, expected: string): boolean {
-  // Hashing first makes both sides the same length, so the comparison time says nothing about the key.
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+const BEARER_REFUSALS: Readonly<Record<Exclude<BearerVerdict, 'ok'>, (what: string) => string>> = {
+  missing: () => 'missing "Authorization: Bearer KEY" header',
+  wrong: (what) => `wrong ${what} key`,
+  too_long: () => `Authorization header longer than ${MAX_AUTHORIZATION_LENGTH} bytes`,
+};
+
+/** Answers 401 unless the request carries the key; returns whether it did. */
+function authorized(
+  request: IncomingMessage,
+  response: ServerResponse,
+  key: string,
+  what: 'publish' | 'metrics',
+): boolean {
+  const verdict = checkBearer(request.headers.authorization, key);
+  if (verdict === 'ok') return true;
+  sendJson(
+    response,
+    401,
+    {
+      error: what === 'publish' ? 'PUBLISH_REFUSED' : 'METRICS_REFUSED',
+      message: BEARER_REFUSALS[verdict](what),
+    },
+    { 'www-authenticate': 'Bearer' },
+  );
+  return false;
 }
 
-/** The batch limit: a JSON array of events may hold this many bytes in all. */
-const MAX_BODY_BYTES = 16 * MAX_EVENT_BYTES;
+/**
+ * The batch limit: a request body (one event or a JSON array of them) may hold four events of the
+ * largest size, and at least 1 MiB so that batches of small events fit when --max-event-bytes is
+ * small. The whole body is held and parsed at once, so it is bounded too.
+ */
+function maxBodyBytes(maxEventBytes: number): number {
+  return Math.max(1024 * 1024, 4 * maxEventBytes);
+}
 
-async function readBody(request: IncomingMessage): Promise<string> {
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
   const declared = Number(request.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
+    if (size > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk);
   }
   const body = Buffer.concat(chunks);
@@ -64,12 +94,10 @@ async function readBody(request: IncomingMessage): Promise<string> {
   return body.toString('utf8');
 }
 
-function tooLarge(): SidecastError {
-  return new SidecastError(
-    'PUBLISH_REFUSED',
-    `request body is larger than ${MAX_BODY_BYTES} bytes`,
-    { status: 413 },
-  );
+function tooLarge(maxBytes: number): SidecastError {
+  return new SidecastError('PUBLISH_REFUSED', `request body is larger than ${maxBytes} bytes`, {
+    status: 413,
+  });
 }
 
 function refuse(status: number, message: string): SidecastError {
@@ -110,7 +138,7 @@ function arrayElements(body: string): string[] {
  * Splits a request body into event payloads. A JSON object is one event and an array one event per
  * element; either way each payload is forwarded with the bytes the publisher sent.
  */
-function payloadsOf(body: string): string[] {
+function payloadsOf(body: string, maxEventBytes: number): string[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -118,7 +146,7 @@ function payloadsOf(body: string): string[] {
     throw new SidecastError('EVENT_INVALID', 'body is not valid JSON', { status: 400 });
   }
   if (!Array.isArray(parsed)) {
-    assertPublishable(body);
+    assertPublishable(body, maxEventBytes);
     return [body];
   }
   const payloads = arrayElements(body);
@@ -126,7 +154,7 @@ function payloadsOf(body: string): string[] {
     throw new SidecastError('EVENT_INVALID', 'empty array: no events to publish', { status: 400 });
   payloads.forEach((payload, index) => {
     try {
-      assertPublishable(payload);
+      assertPublishable(payload, maxEventBytes);
     } catch (error) {
       if (!isSidecastError(error)) throw error;
       throw new SidecastError(error.code, `event ${index}: ${error.message}`, {
@@ -144,22 +172,12 @@ async function handlePublish(
 ): Promise<void> {
   if (context.publishKey === '')
     throw refuse(404, 'POST /publish is disabled: set SIDECAST_PUBLISH_KEY to enable it');
-  // The scheme name is case-insensitive (RFC 9110); the key is compared in constant time.
-  const match = /^bearer +(.+?) *$/i.exec(request.headers.authorization ?? '');
-  if (!match || !keysMatch(match[1]!, context.publishKey)) {
-    const message = match ? 'wrong publish key' : 'missing "Authorization: Bearer KEY" header';
-    sendJson(
-      response,
-      401,
-      { error: 'PUBLISH_REFUSED', message },
-      { 'www-authenticate': 'Bearer' },
-    );
-    return;
-  }
+  if (!authorized(request, response, context.publishKey, 'publish')) return;
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json')
     throw refuse(415, `content-type must be application/json, got ${type ? `"${type}"` : 'none'}`);
-  const payloads = payloadsOf(await readBody(request));
+  const body = await readBody(request, maxBodyBytes(context.maxEventBytes));
+  const payloads = payloadsOf(body, context.maxEventBytes);
   for (const payload of payloads) await context.publish(payload);
   sendJson(response, 202, { published: payloads.length });
 }
@@ -182,6 +200,11 @@ export function createRequestHandler(context: RouteContext) {
         });
       }
       if (path === '/metrics') {
+        if (
+          context.metricsKey !== '' &&
+          !authorized(request, response, context.metricsKey, 'metrics')
+        )
+          return;
         const text = await context.metrics.scrape();
         response.writeHead(200, { 'content-type': context.metrics.registry.contentType });
         response.end(text);

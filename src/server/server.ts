@@ -11,7 +11,7 @@ import { Connection } from './connection.js';
 import { createFanout, createWriteBatcher, type FrameSink } from './fanout.js';
 import { createRequestHandler, type Readiness } from './http-routes.js';
 import { createLimiter } from './limiter.js';
-import { createOriginCheck } from './origin.js';
+import { createOriginCheck, MAX_ORIGIN_LENGTH } from './origin.js';
 
 export const SERVER_OPTIONS = [
   'host',
@@ -19,12 +19,14 @@ export const SERVER_OPTIONS = [
   'allowed-origins',
   'auth-timeout',
   'auth-concurrency',
+  'max-event-bytes',
   'max-buffered',
   'max-connections',
   'max-connections-per-user',
   'ping-interval',
   'drain-seconds',
   'publish-key',
+  'metrics-key',
 ] as const;
 
 export type ServerOptions = OptionValues<(typeof SERVER_OPTIONS)[number]>;
@@ -78,7 +80,11 @@ export function createSidecastServer(
   const refusalLog = createLogLimiter(logger);
   const router = createRouter<FrameSink>();
   const batcher = createWriteBatcher();
-  const dispatch = createFanout(router, metrics, logger);
+  const dispatch = createFanout(router, metrics, logger, options);
+  // --max-buffered counts what a connection holds besides one event: a client that keeps up may
+  // still have the last event queued when one of the largest size arrives, and that is no reason
+  // to close it. (A text frame's header adds at most 10 bytes.)
+  const connectionLimits = { maxBuffered: options.maxBuffered + options.maxEventBytes + 10 };
   const limiter = createLimiter(options.authConcurrency);
   const originAllowed = createOriginCheck(options.allowedOrigins);
   const connections = new Set<Connection>();
@@ -87,15 +93,22 @@ export function createSidecastServer(
   let draining = false;
 
   // A client gets --auth-timeout to send its request headers too, so half-sent upgrade requests
-  // cannot pile up sockets for Node's default minute.
+  // cannot pile up sockets for Node's default minute. Node only looks for late headers every
+  // connectionsCheckingInterval, so the cut-off lands up to one interval after the timeout: a
+  // tenth of it, at most a second, keeps that close to what --auth-timeout documents.
   const headersTimeout = Math.min(60_000, Math.max(1000, options.authTimeout * 1000));
   const http: Server = createServer(
     {
       headersTimeout,
       requestTimeout: Math.max(headersTimeout, 30_000),
-      connectionsCheckingInterval: Math.min(headersTimeout / 2, 5000),
+      connectionsCheckingInterval: Math.min(headersTimeout / 10, 1000),
     },
-    createRequestHandler({ ...deps, publishKey: options.publishKey }),
+    createRequestHandler({
+      ...deps,
+      publishKey: options.publishKey,
+      metricsKey: options.metricsKey,
+      maxEventBytes: options.maxEventBytes,
+    }),
   );
   const wss = new WebSocketServer({
     noServer: true,
@@ -127,14 +140,17 @@ export function createSidecastServer(
     socket.on('error', destroySocket);
     if (draining) return refuseUpgrade(socket, 503, 'draining');
     const { origin } = request.headers;
-    if (!originAllowed(origin)) return refuseUpgrade(socket, 403, 'origin', origin?.slice(0, 200));
+    // No browser sends an origin this long: it is refused unread, counted apart, logged at debug.
+    if (origin !== undefined && origin.length > MAX_ORIGIN_LENGTH)
+      return refuseUpgrade(socket, 403, 'origin_too_long');
+    if (!originAllowed(origin)) return refuseUpgrade(socket, 403, 'origin', origin);
     if (options.maxConnections > 0 && connections.size >= options.maxConnections) {
       return refuseUpgrade(socket, 503, 'max_connections');
     }
     let opened = false;
     wss.handleUpgrade(request, socket, head, (ws) => {
       opened = true;
-      const connection = new Connection(ws, socket, batcher, options, closeSlow);
+      const connection = new Connection(ws, socket, batcher, connectionLimits, closeSlow);
       connections.add(connection);
       metrics.connections.inc();
       accept(connection);

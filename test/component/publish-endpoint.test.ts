@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startSidecast, type Sidecast } from '../../src/app.js';
-import { MAX_EVENT_BYTES } from '../../src/event.js';
+import { OPTIONS } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import {
   connectClient,
@@ -15,6 +15,10 @@ import {
 } from '../support/server.js';
 
 const KEY = 'publish-key-for-tests';
+/** --max-event-bytes by default (1 MiB); a request body may hold four times that. */
+const MAX_EVENT_BYTES = OPTIONS['max-event-bytes'].defaultValue;
+const MAX_BODY_BYTES = 4 * MAX_EVENT_BYTES;
+const LIMIT_HINT = '(--max-event-bytes): publish an id and let clients fetch the rest';
 
 /** POST /publish is enabled by an environment-only option, so tests set it on the options. */
 function startServer(publishKey: string): Promise<Sidecast> {
@@ -229,7 +233,7 @@ describe('POST /publish', () => {
         'oversize event',
         {
           error: 'PUBLISH_REFUSED',
-          message: `event is ${Buffer.byteLength(oversize)} bytes, the limit is ${MAX_EVENT_BYTES}`,
+          message: `event is ${Buffer.byteLength(oversize)} bytes, the limit is ${MAX_EVENT_BYTES} ${LIMIT_HINT}`,
         },
         413,
         oversize,
@@ -239,7 +243,7 @@ describe('POST /publish', () => {
         'oversize event in an array',
         {
           error: 'PUBLISH_REFUSED',
-          message: `event 1: event is ${Buffer.byteLength(oversize)} bytes, the limit is ${MAX_EVENT_BYTES}`,
+          message: `event 1: event is ${Buffer.byteLength(oversize)} bytes, the limit is ${MAX_EVENT_BYTES} ${LIMIT_HINT}`,
         },
         413,
         `[{"content_type_id": 2}, ${oversize}]`,
@@ -249,11 +253,11 @@ describe('POST /publish', () => {
         'oversize batch',
         {
           error: 'PUBLISH_REFUSED',
-          message: `request body is larger than ${16 * MAX_EVENT_BYTES} bytes`,
+          message: `request body is larger than ${MAX_BODY_BYTES} bytes`,
         },
         413,
-        `[${Array(20)
-          .fill(event(2, { pad: 'x'.repeat(60 * 1024) }))
+        `[${Array(5)
+          .fill(event(2, { pad: 'x'.repeat(MAX_EVENT_BYTES - 100) }))
           .join(',')}]`,
         json,
       ],
@@ -306,11 +310,11 @@ describe('POST /publish', () => {
   });
 
   it('refuses an oversize body sent without a content-length', async () => {
-    const reply = await post(app, `[${' '.repeat(17 * MAX_EVENT_BYTES)}]`, json, true);
+    const reply = await post(app, `[${' '.repeat(MAX_BODY_BYTES + 1)}]`, json, true);
     assert.equal(reply.status, 413);
     assert.deepEqual(reply.body, {
       error: 'PUBLISH_REFUSED',
-      message: `request body is larger than ${16 * MAX_EVENT_BYTES} bytes`,
+      message: `request body is larger than ${MAX_BODY_BYTES} bytes`,
     });
     await assertNothingDelivered();
   });

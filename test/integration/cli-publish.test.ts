@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { startSidecast, type Sidecast } from '../../src/app.js';
-import { MAX_EVENT_BYTES } from '../../src/event.js';
+import { OPTIONS } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { runCli } from '../support/cli.js';
 import {
@@ -24,6 +24,15 @@ const REDIS_URL = 'redis://127.0.0.1:6379/1';
 const CHANNEL = `sidecast-test-cli-publish-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 const KEY = `key-${randomBytes(8).toString('hex')}`;
 const BUS_FLAGS = ['--bus', 'redis', '--redis', REDIS_URL, '--channel', CHANNEL];
+/** --max-event-bytes by default, and what a refusal tells the publisher to do instead. */
+const MAX_EVENT_BYTES = OPTIONS['max-event-bytes'].defaultValue;
+const LIMIT_HINT = '(--max-event-bytes): publish an id and let clients fetch the rest';
+
+/** An event of exactly `bytes` bytes. */
+function eventOf(bytes: number): string {
+  const shell = JSON.stringify({ content_type_id: 2, pad: '' });
+  return JSON.stringify({ content_type_id: 2, pad: 'x'.repeat(bytes - shell.length) });
+}
 
 function startInstance(): Promise<Sidecast> {
   return startSidecast({
@@ -134,7 +143,21 @@ describe('publishing through Redis to every sidecast instance', () => {
       [['{"content_type_id": null}'], undefined, 'invalid event: content_type_id is null'],
       [['[{"content_type_id": 2}]'], undefined, 'invalid event: not a JSON object'],
       [['42'], undefined, 'invalid event: not a JSON object'],
-      [['-'], `${oversize}\n`, `line 1: event is ${size} bytes, the limit is ${MAX_EVENT_BYTES}`],
+      [
+        ['-'],
+        `${oversize}\n`,
+        `line 1: event is ${size} bytes, the limit is ${MAX_EVENT_BYTES} ${LIMIT_HINT}`,
+      ],
+      [
+        ['--max-event-bytes', '2KiB', eventOf(2049)],
+        undefined,
+        `event is 2049 bytes, the limit is 2048 ${LIMIT_HINT}`,
+      ],
+      [
+        ['--max-event-bytes=4096', '-'],
+        `${eventOf(4096)}\n${eventOf(4097)}\n`,
+        `line 2: event is 4097 bytes, the limit is 4096 ${LIMIT_HINT}`,
+      ],
       [
         ['-'],
         `${event(2)}\n${event(3)}\n\n{"content_type_id": 2,}\n${event(2)}\n`,
@@ -150,6 +173,20 @@ describe('publishing through Redis to every sidecast instance', () => {
         args.join(' '),
       );
     }
+    const viaEnv = await runCli(['publish', ...BUS_FLAGS, eventOf(1500)], {
+      env: { SIDECAST_MAX_EVENT_BYTES: '1024' },
+    });
+    assert.deepEqual(viaEnv, {
+      code: 1,
+      stdout: '',
+      stderr: `sidecast: event is 1500 bytes, the limit is 1024 ${LIMIT_HINT}; nothing was published\n`,
+    });
+    const badLimit = await runCli(['publish', ...BUS_FLAGS, '--max-event-bytes', '10', event(2)]);
+    assert.deepEqual(badLimit, {
+      code: 2,
+      stdout: '',
+      stderr: 'sidecast: --max-event-bytes: must be between 1024 and 8388608 bytes\n',
+    });
     const empty = await runCli(['publish', ...BUS_FLAGS, '-'], { input: '\n  \n' });
     assert.deepEqual(empty, {
       code: 1,
@@ -201,6 +238,10 @@ describe('publishing through Redis to every sidecast instance', () => {
       /--redis URL .*\[default: redis:\/\/127\.0\.0\.1:6379\/1; env SIDECAST_REDIS\]/,
     );
     assert.match(result.stdout, /--channel NAME .*\[default: events; env SIDECAST_CHANNEL\]/);
+    assert.match(
+      result.stdout,
+      /--max-event-bytes BYTES .*\[default: 1048576; env SIDECAST_MAX_EVENT_BYTES\]/,
+    );
   });
 
   it('POST /publish on one instance reaches the allowed clients of every instance', async () => {

@@ -47,6 +47,25 @@ export async function metric(port: number, sample: string): Promise<number> {
   return (await scrapeMetrics(port)).get(sample) ?? 0;
 }
 
+/**
+ * A sample once it equals `expected`, or its last value after `timeoutMs`. /metrics answers
+ * from a collection up to a second old, so a value read soon after an earlier scrape of the
+ * same server may not show what happened in between yet.
+ */
+export async function metricReaches(
+  port: number,
+  sample: string,
+  expected: number,
+  timeoutMs = 3000,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await metric(port, sample);
+    if (value === expected || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export interface CapturedLogs {
   readonly logger: Logger;
   /** Every JSON line written so far. */

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isSidecastError } from '../../src/errors.js';
-import { assertPublishable, inspectEvent, MAX_EVENT_BYTES } from '../../src/event.js';
+import { assertPublishable, inspectEvent, oversize } from '../../src/event.js';
+
+/** A --max-event-bytes for these properties: small, so that oversized events are cheap to make. */
+const MAX_EVENT_BYTES = 64 * 1024;
 
 /** Strings that look like events often enough to reach every branch, and anything else. */
 const jsonish = fc.oneof(
@@ -63,7 +66,7 @@ describe('event parsing never throws out of inspectEvent, and assertPublishable 
     fc.assert(
       fc.property(jsonish, (payload) => {
         try {
-          const id = assertPublishable(payload);
+          const id = assertPublishable(payload, MAX_EVENT_BYTES);
           assert.equal(inspectEvent(payload).ok, true);
           assert.ok(Number.isSafeInteger(id));
         } catch (error) {
@@ -87,12 +90,34 @@ describe('event parsing never throws out of inspectEvent, and assertPublishable 
           );
           const payload = JSON.stringify({ content_type_id: 1, filler });
           assert.throws(
-            () => assertPublishable(payload),
+            () => assertPublishable(payload, MAX_EVENT_BYTES),
             (error: unknown) => isSidecastError(error, 'PUBLISH_REFUSED') && error.status === 413,
           );
         },
       ),
       { numRuns: 50 },
+    );
+  });
+
+  it('tells an event over the limit by its UTF-8 size, encoding it only when its length cannot', () => {
+    const text = fc.string({ unit: fc.constantFrom('a', 'é', '€', '😀', '\ud800'), maxLength: 64 });
+    fc.assert(
+      fc.property(text, fc.integer({ min: 0, max: 260 }), (payload, maxBytes) => {
+        const bytes = Buffer.byteLength(payload);
+        const verdict = oversize(payload, maxBytes);
+        if (bytes <= maxBytes) assert.equal(verdict, undefined);
+        else {
+          assert.ok(verdict !== undefined && verdict > maxBytes && verdict <= bytes);
+          assert.throws(
+            () => assertPublishable(payload, maxBytes),
+            (error: unknown) =>
+              isSidecastError(error, 'PUBLISH_REFUSED') &&
+              error.status === 413 &&
+              error.message.startsWith(`event is ${bytes} bytes, the limit is ${maxBytes} `),
+          );
+        }
+      }),
+      { numRuns: 5000 },
     );
   });
 });

@@ -23,7 +23,9 @@ class RecordingSink implements FrameSink {
 function setup() {
   const router = createRouter<RecordingSink>();
   const metrics = createMetrics();
-  const dispatch = createFanout(router, metrics, createLogger('silent'));
+  const dispatch = createFanout(router, metrics, createLogger('silent'), {
+    maxEventBytes: 1024 * 1024,
+  });
   return { router, metrics, dispatch };
 }
 
