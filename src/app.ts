@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticator.js';
+import type { DjangoSesameSettings } from './auth/sesame/settings.js';
 import type { Bus } from './bus/bus.js';
 import { createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
-import type { DjangoSettings } from './django/settings.js';
 import { createLogger, createLogLimiter, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
@@ -26,7 +26,7 @@ export type ServeOptions = OptionValues<(typeof SERVE_OPTIONS)[number]>;
 export interface StartOptions {
   readonly options: ServeOptions;
   /** Required unless an authenticator is given. */
-  readonly django?: DjangoSettings;
+  readonly django?: DjangoSesameSettings;
   readonly authenticator?: Authenticator;
   readonly bus?: Bus;
   readonly logger?: Logger;
@@ -186,7 +186,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   };
 }
 
-function required(django: DjangoSettings | undefined): DjangoSettings {
+function required(django: DjangoSesameSettings | undefined): DjangoSesameSettings {
   if (!django) throw new Error('startSidecast needs Django settings or an authenticator');
   return django;
 }
