@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     async function refusal(token: string): Promise<number> {
       const started = process.hrtime.bigint();
       try {
-        await authenticator.authenticate(token);
+        await authenticator.authenticate({ token, headers: {} });
       } catch (error) {
         const micros = Number(process.hrtime.bigint() - started) / 1000;
         if (!isSidecastError(error, 'AUTH_FAILED')) throw error;

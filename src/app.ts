@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticator.js';
+import { createAuthenticator } from './auth/create-authenticator.js';
 import type { DjangoSesameSettings } from './auth/sesame/settings.js';
 import type { Bus } from './bus/bus.js';
 import { createBus } from './bus/create-bus.js';
@@ -12,6 +13,7 @@ import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './ser
 // Listed in the order --help shows them: where the data comes from first, then the server's limits.
 export const SERVE_OPTIONS = [
   'django-db',
+  'auth',
   'scope',
   'bus',
   'redis',
@@ -78,15 +80,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   // Read only when /metrics is scraped, after the bus below exists.
   const metrics = createMetrics({ busReady: () => bus.status().ready });
   const authenticator =
-    start.authenticator ??
-    (await (
-      await import('./auth/sesame/authenticator.js')
-    ).createSesameAuthenticator({
-      databaseUrl: options.djangoDb,
-      django: required(start.django),
-      scope: options.scope,
-      poolSize: Math.max(4, Math.min(options.authConcurrency, 32)),
-    }));
+    start.authenticator ?? (await createAuthenticator(options, required(start.django)));
   let downSince = 0;
   const dropLog = createLogLimiter(logger);
   const bus =

@@ -60,9 +60,9 @@ export async function findTokenUser(
 }
 
 /**
- * Validates django-sesame v2 tokens the way sesame.utils.get_user does, reading the Django
- * database directly, then computes the content types the user may view or change.
- * Opening it fails fast when the database is unreachable or lacks Django's tables.
+ * Validates django-sesame v2 tokens (the credential's token) the way sesame.utils.get_user does,
+ * reading the Django database directly, then computes the content types the user may view or
+ * change. Opening it fails fast when the database is unreachable or lacks Django's tables.
  */
 export async function createSesameAuthenticator(
   options: SesameAuthenticatorOptions,
@@ -101,7 +101,7 @@ export async function createSesameAuthenticator(
   }
 
   return {
-    async authenticate(token) {
+    async authenticate({ token }) {
       const decoded = codec.decode(token, nowSeconds());
       if (!decoded.ok) throw authFailed(decoded.reason);
       return guarded(async () => {
