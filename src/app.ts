@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticator.js';
+import { createAuthenticator } from './auth/create-authenticator.js';
+import type { DjangoSesameSettings } from './auth/sesame/settings.js';
 import type { Bus } from './bus/bus.js';
 import { createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
-import type { DjangoSettings } from './django/settings.js';
 import { createLogger, createLogLimiter, logLinesDropped, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
@@ -12,6 +13,7 @@ import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './ser
 // Listed in the order --help shows them: where the data comes from first, then the server's limits.
 export const SERVE_OPTIONS = [
   'django-db',
+  'auth',
   'scope',
   'bus',
   'redis',
@@ -26,7 +28,7 @@ export type ServeOptions = OptionValues<(typeof SERVE_OPTIONS)[number]>;
 export interface StartOptions {
   readonly options: ServeOptions;
   /** Required unless an authenticator is given. */
-  readonly django?: DjangoSettings;
+  readonly django?: DjangoSesameSettings;
   readonly authenticator?: Authenticator;
   readonly bus?: Bus;
   readonly logger?: Logger;
@@ -81,15 +83,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
     logLinesDropped: () => logLinesDropped(logger),
   });
   const authenticator =
-    start.authenticator ??
-    (await (
-      await import('./auth/sesame/authenticator.js')
-    ).createSesameAuthenticator({
-      databaseUrl: options.djangoDb,
-      django: required(start.django),
-      scope: options.scope,
-      poolSize: Math.max(4, Math.min(options.authConcurrency, 32)),
-    }));
+    start.authenticator ?? (await createAuthenticator(options, required(start.django)));
   let downSince = 0;
   const dropLog = createLogLimiter(logger);
   const bus =
@@ -189,7 +183,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   };
 }
 
-function required(django: DjangoSettings | undefined): DjangoSettings {
+function required(django: DjangoSesameSettings | undefined): DjangoSesameSettings {
   if (!django) throw new Error('startSidecast needs Django settings or an authenticator');
   return django;
 }

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import type { FieldType, PkValue } from '../../src/auth/sesame/packers.js';
+import { sesameUserLookup } from '../../src/auth/sesame/settings.js';
 import { isSidecastError } from '../../src/errors.js';
 import { openDjangoDb, type DjangoDb } from '../../src/django/db.js';
+import type { FieldType, PkValue } from '../../src/django/fields.js';
 import type { DjangoSettings } from '../../src/django/settings.js';
 import { createDjangoStore, type DjangoStore } from '../../src/django/store.js';
 import { resolveUserModel } from '../../src/django/user-model.js';
@@ -323,7 +324,7 @@ for (const server of SERVERS) {
           authUserModel: c.model,
           sesame: { ...defaults.sesame, primaryKeyField: c.keyField ?? 'pk' },
         });
-        const model = await resolveUserModel(db, settings);
+        const model = await resolveUserModel(db, settings, sesameUserLookup(settings.sesame));
         assert.equal(model.lookupFieldType, c.type, c.model);
         const store = createDjangoStore(db, model, settings);
         const user = await store.findUser(c.lookup);

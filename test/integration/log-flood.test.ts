@@ -15,7 +15,10 @@ import WebSocket from 'ws';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { createSesameAuthenticator } from '../../src/auth/sesame/authenticator.js';
 import { createDjangoSqlite } from '../../src/demo/schema.js';
-import { DEFAULT_SESAME_SETTINGS, type DjangoSettings } from '../../src/django/settings.js';
+import {
+  DEFAULT_SESAME_SETTINGS,
+  type DjangoSesameSettings,
+} from '../../src/auth/sesame/settings.js';
 import { createRedisServer, type RedisServer } from '../support/faults.js';
 import { captureLogs, metric, metricReaches, type CapturedLogs } from '../support/observe.js';
 import { connectClient, event, serveOptions, waitFor } from '../support/server.js';
@@ -23,7 +26,7 @@ import { connectClient, event, serveOptions, waitFor } from '../support/server.j
 const INVALID_EVENTS = 50_000;
 const BAD_TOKENS = 400;
 
-const django: DjangoSettings = {
+const django: DjangoSesameSettings = {
   secretKey: randomBytes(24).toString('hex'),
   secretKeyFallbacks: [],
   authUserModel: 'auth.User',
