@@ -6,6 +6,7 @@ import type { Bus } from './bus/bus.js';
 import { createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
 import { createLogger, createLogLimiter, logLinesDropped, type Logger } from './log.js';
+import { SidecastError } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
 import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './server/server.js';
@@ -59,7 +60,11 @@ const READINESS_TIMEOUT_MS = 2000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    // Its one use waits for the database, so a timeout reads as the database being unavailable.
+    const timer = setTimeout(
+      () => reject(new SidecastError('DB_UNAVAILABLE', `${what} did not answer within ${ms} ms`)),
+      ms,
+    );
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -67,7 +72,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
       },
       (error: unknown) => {
         clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
+        reject(
+          error instanceof Error
+            ? error
+            : new SidecastError('DB_UNAVAILABLE', String(error), { cause: error }),
+        );
       },
     );
   });
@@ -184,6 +193,11 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
 }
 
 function required(django: DjangoSesameSettings | undefined): DjangoSesameSettings {
-  if (!django) throw new Error('startSidecast needs Django settings or an authenticator');
+  if (!django) {
+    throw new SidecastError(
+      'CONFIG_INVALID',
+      'startSidecast needs Django settings or an authenticator',
+    );
+  }
   return django;
 }
