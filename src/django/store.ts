@@ -46,7 +46,7 @@ export interface DjangoStore {
   /** get_content_types(user) from the websockets guide, with ModelBackend rules (spec B.1, B.2). */
   contentTypeIds(user: DjangoUser): Promise<Set<number>>;
   /** Sets last_login as Django's update_last_login does; resolves to its new isoformat. */
-  recordLogin(user: DjangoUser, now?: Date | bigint): Promise<string>;
+  recordLogin(user: DjangoUser): Promise<string>;
   /** Resolves when the database answers. */
   check(): Promise<void>;
   close(): Promise<void>;
@@ -60,6 +60,11 @@ export interface DjangoStoreOptions {
    * Default 1 s.
    */
   readonly contentTypeRefreshMs?: number;
+  /**
+   * The time recordLogin stamps, in microseconds since the epoch, as timezone.now() gives it.
+   * Default: the system clock. A fixed clock makes the stored bytes comparable with Django's.
+   */
+  readonly clock?: () => bigint;
 }
 
 interface UserRow {
@@ -81,6 +86,7 @@ export function createDjangoStore(
 ): DjangoStore {
   const q = (identifier: string): string => db.quote(identifier);
   const timeZone = settings.timeZone ?? 'UTC';
+  const clock = options.clock ?? nowMicros;
   if (!settings.useTz) checkTimeZone(timeZone);
   const contentTypes: ContentTypeCache = createContentTypeCache(db, {
     ttlMs: options.contentTypeTtlMs,
@@ -183,19 +189,14 @@ WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
       return ids;
     },
 
-    async recordLogin(user, now) {
+    async recordLogin(user) {
       if (updateLastLogin === null) {
         throw new SidecastError(
           'DB_SCHEMA',
           `table "${model.table}" has no last_login column to record the login in`,
         );
       }
-      const micros =
-        now === undefined
-          ? nowMicros()
-          : typeof now === 'bigint'
-            ? now
-            : BigInt(now.getTime()) * 1000n;
+      const micros = clock();
       const local = wallTime(micros, settings.useTz ? 'UTC' : timeZone);
       // PostgreSQL stores an instant; MySQL and SQLite store the wall time Django would write.
       const stored =

@@ -262,12 +262,15 @@ void test('recordLogin writes what Django writes and findUser reads it back', as
     const db = await databaseFor('A_auth_user_use_tz_true');
     await insertRows(db, permissionRows(vectors.permissions));
     const settings = djangoSettings({ useTz, timeZone: 'Europe/Paris' });
-    const store = createDjangoStore(db, await resolveUserModel(db, settings), settings);
+    const stamp = typeof now === 'bigint' ? now : BigInt(now.getTime()) * 1000n;
+    const store = createDjangoStore(db, await resolveUserModel(db, settings), settings, {
+      clock: () => stamp,
+    });
     try {
       const user = await store.findUserByUsername('direct');
       assert.ok(user);
       assert.equal(user.lastLogin, null);
-      assert.equal(await store.recordLogin(user, now), iso);
+      assert.equal(await store.recordLogin(user), iso);
       const rows = await db.query<{ last_login: string }>(
         'SELECT last_login FROM auth_user WHERE id = ?',
         [BigInt(user.pk)],
