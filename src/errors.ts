@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'DB_UNAVAILABLE'
   | 'DB_SCHEMA'
   | 'BUS_UNAVAILABLE'
+  | 'LISTEN_FAILED'
   | 'EVENT_INVALID'
   | 'PUBLISH_REFUSED'
   | 'USER_NOT_FOUND'

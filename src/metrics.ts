@@ -11,7 +11,12 @@ import {
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
 export type DropReason = 'invalid_event' | 'not_utf8' | 'slow_consumer';
 export type RefusalReason =
-  'draining' | 'origin' | 'max_connections' | 'bad_handshake' | 'max_connections_per_user';
+  | 'descriptor_limit'
+  | 'draining'
+  | 'origin'
+  | 'max_connections'
+  | 'bad_handshake'
+  | 'max_connections_per_user';
 
 /** Every metric sidecast exports, on a registry of its own so several servers can share a process. */
 export interface MetricsSources {
@@ -62,7 +67,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     refused: new Counter({
       name: 'sidecast_connections_refused_total',
-      help: 'Connections refused, by reason: at the upgrade (draining, origin, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
+      help: 'Connections refused, by reason: on arrival near the open-file limit (descriptor_limit), at the upgrade (draining, origin, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
       labelNames: ['reason'] as const,
       registers,
     }),
