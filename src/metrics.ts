@@ -12,6 +12,7 @@ import { SidecastError } from './errors.js';
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
 export type DropReason = 'invalid_event' | 'too_large' | 'not_utf8' | 'slow_consumer';
 export type RefusalReason =
+  | 'descriptor_limit'
   | 'draining'
   | 'origin'
   | 'origin_too_long'
@@ -100,7 +101,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     refused: new Counter({
       name: 'sidecast_connections_refused_total',
-      help: 'Connections refused, by reason: at the upgrade (draining, origin, origin_too_long, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
+      help: 'Connections refused, by reason: on arrival near the open-file limit (descriptor_limit), at the upgrade (draining, origin, origin_too_long, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
       labelNames: ['reason'] as const,
       registers,
     }),
