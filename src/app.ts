@@ -3,7 +3,7 @@ import type { Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/create-authenticator.js';
 import type { DjangoSesameSettings } from './auth/sesame/settings.js';
 import type { Bus } from './bus/bus.js';
-import { createBus } from './bus/create-bus.js';
+import { BUS_OPTIONS, createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
 import { createLogger, createLogLimiter, logLinesDropped, type Logger } from './log.js';
 import { SidecastError } from './errors.js';
@@ -16,9 +16,7 @@ export const SERVE_OPTIONS = [
   'django-db',
   'auth',
   'scope',
-  'bus',
-  'redis',
-  'channel',
+  ...BUS_OPTIONS,
   'wait-for-bus',
   ...SERVER_OPTIONS,
   'log-level',
@@ -116,9 +114,9 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
           { bus: options.bus, outageSeconds: (Date.now() - downSince) / 1000 },
           'bus answering again',
         ),
-      onDropped: (reason) => {
-        metrics.dropped.inc({ reason: 'not_utf8' });
-        dropLog.log('warn', reason, { reason }, 'event dropped');
+      onDropped: (reason, detail) => {
+        metrics.dropped.inc({ reason });
+        dropLog.log('warn', detail, { reason: detail }, 'event dropped');
       },
     });
   // Called only once the server below is listening.

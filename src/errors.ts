@@ -132,11 +132,6 @@ export function closeOf(kind: CloseErrorKind): { readonly code: number; readonly
 
 export interface SidecastErrorOptions {
   cause?: unknown;
-  /**
-   * @deprecated Ignored: the status comes from ERRORS. Accepted only until the bus modules stop
-   * passing it.
-   */
-  status?: number;
 }
 
 /**

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
-import { SidecastError } from '../errors.js';
+import type { SidecastError } from '../errors.js';
 import type { Bus, BusHandler } from './bus.js';
+import { publishFailed } from './publish.js';
 
 /**
  * The memory bus across the worker processes of one `sidecast serve`: a worker sends each
@@ -71,10 +72,10 @@ export function relayEventsBetweenWorkers(): void {
 /** How long a publish waits for the primary to take the event before it fails. */
 export const PUBLISH_ACK_TIMEOUT_MS = 5000;
 
+const DESCRIPTION = 'the memory bus across workers';
+
 function primaryUnavailable(why: string): SidecastError {
-  return new SidecastError('BUS_UNAVAILABLE', `memory bus across workers: ${why}`, {
-    status: 503,
-  });
+  return publishFailed(DESCRIPTION, why);
 }
 
 interface Pending {
@@ -109,6 +110,7 @@ export function createClusterMemoryBus(ackTimeoutMs = PUBLISH_ACK_TIMEOUT_MS): B
   process.on('disconnect', onDisconnect);
   return {
     kind: 'memory',
+    describe: () => DESCRIPTION,
     async start(handler) {
       handlers.add(handler);
     },
