@@ -7,7 +7,7 @@ import { BUS_OPTIONS, createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
 import { createLogger, createLogLimiter, logLinesDropped, type Logger } from './log.js';
 import { SidecastError } from './errors.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, type Metrics, type ScrapeScope } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
 import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './server/server.js';
 
@@ -38,6 +38,8 @@ export interface StartOptions {
    * An unreachable database always fails start-up: the authenticator must read the user model.
    */
   readonly waitForServices?: boolean;
+  /** What /metrics describes: this process ('local', the default) or every worker ('workers'). */
+  readonly scrape?: ScrapeScope;
 }
 
 export interface Sidecast {
@@ -88,6 +90,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   const metrics = createMetrics({
     busReady: () => bus.status().ready,
     logLinesDropped: () => logLinesDropped(logger),
+    scrape: start.scrape ?? 'local',
   });
   const authenticator =
     start.authenticator ?? (await createAuthenticator(options, required(start.django)));

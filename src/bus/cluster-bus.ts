@@ -1,5 +1,13 @@
-import cluster, { type Worker } from 'node:cluster';
 import type { SidecastError } from '../errors.js';
+import {
+  MessageKind,
+  onMessageFromPrimary,
+  onMessageFromWorker,
+  sendToEveryWorker,
+  sendToPrimary,
+  sendToWorker,
+  type ToWorker,
+} from '../workers/messages.js';
 import type { Bus, BusHandler } from './bus.js';
 import { publishFailed } from './publish.js';
 
@@ -15,57 +23,13 @@ import { publishFailed } from './publish.js';
  * first.
  */
 
-/** Primary to workers: an event to deliver. */
-interface RelayMessage {
-  readonly sidecastEvent: string;
-}
-
-/** Worker to primary: an event to relay, and the id to acknowledge it with. */
-interface PublishMessage {
-  readonly sidecastPublish: number;
-  readonly sidecastEvent: string;
-}
-
-/** Primary to the publishing worker: the event with this id is in every worker's channel. */
-interface AckMessage {
-  readonly sidecastAck: number;
-}
-
-function isObject(message: unknown): message is Record<string, unknown> {
-  return typeof message === 'object' && message !== null;
-}
-
-function isPublishMessage(message: unknown): message is PublishMessage {
-  return (
-    isObject(message) &&
-    typeof message.sidecastPublish === 'number' &&
-    typeof message.sidecastEvent === 'string'
-  );
-}
-
-function isRelayMessage(message: unknown): message is RelayMessage {
-  return (
-    isObject(message) &&
-    typeof message.sidecastEvent === 'string' &&
-    message.sidecastPublish === undefined
-  );
-}
-
-function isAckMessage(message: unknown): message is AckMessage {
-  return isObject(message) && typeof message.sidecastAck === 'number';
-}
-
 /** Runs in the primary: relays every worker's events to all workers, in the order they arrive. */
 export function relayEventsBetweenWorkers(): void {
-  cluster.on('message', (sender: Worker, message: unknown) => {
-    if (!isPublishMessage(message)) return;
-    const relay: RelayMessage = { sidecastEvent: message.sidecastEvent };
-    for (const worker of Object.values(cluster.workers ?? {})) {
-      if (worker?.isConnected()) worker.send(relay);
-    }
+  onMessageFromWorker((sender, message) => {
+    if (message.kind !== MessageKind.Publish) return;
+    sendToEveryWorker({ kind: MessageKind.Event, payload: message.payload });
     // After the relays: the publisher learns its event is placed only once it is.
-    const ack: AckMessage = { sidecastAck: message.sidecastPublish };
-    if (sender.isConnected()) sender.send(ack);
+    sendToWorker(sender, { kind: MessageKind.Ack, id: message.id });
   });
 }
 
@@ -97,16 +61,16 @@ export function createClusterMemoryBus(ackTimeoutMs = PUBLISH_ACK_TIMEOUT_MS): B
     if (error) waiting.reject(error);
     else waiting.resolve();
   };
-  const onMessage = (message: unknown) => {
-    if (isAckMessage(message)) settle(message.sidecastAck);
-    else if (isRelayMessage(message))
-      for (const handler of handlers) handler(message.sidecastEvent);
+  const onMessage = (message: ToWorker) => {
+    if (message.kind === MessageKind.Ack) settle(message.id);
+    else if (message.kind === MessageKind.Event)
+      for (const handler of handlers) handler(message.payload);
   };
   const onDisconnect = () => {
     const gone = primaryUnavailable('the primary process is gone');
     for (const id of [...pending.keys()]) settle(id, gone);
   };
-  process.on('message', onMessage);
+  const stopListening = onMessageFromPrimary(onMessage);
   process.on('disconnect', onDisconnect);
   return {
     kind: 'memory',
@@ -115,9 +79,6 @@ export function createClusterMemoryBus(ackTimeoutMs = PUBLISH_ACK_TIMEOUT_MS): B
       handlers.add(handler);
     },
     publish(payload) {
-      if (!process.connected || !process.send) {
-        return Promise.reject(primaryUnavailable('the primary process is gone'));
-      }
       const id = nextId++;
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
@@ -126,16 +87,16 @@ export function createClusterMemoryBus(ackTimeoutMs = PUBLISH_ACK_TIMEOUT_MS): B
           ackTimeoutMs,
         );
         pending.set(id, { resolve, reject, timer });
-        const message: PublishMessage = { sidecastPublish: id, sidecastEvent: payload };
-        process.send!(message, undefined, undefined, (error: Error | null) => {
+        const sent = sendToPrimary({ kind: MessageKind.Publish, id, payload }, (error) => {
           if (error) settle(id, primaryUnavailable(`cannot reach the primary: ${error.message}`));
         });
+        if (!sent) settle(id, primaryUnavailable('the primary process is gone'));
       });
     },
     status: () => ({ ready: process.connected }),
     async close() {
       handlers.clear();
-      process.off('message', onMessage);
+      stopListening();
       process.off('disconnect', onDisconnect);
       const closing = primaryUnavailable('the bus is closed');
       for (const id of [...pending.keys()]) settle(id, closing);

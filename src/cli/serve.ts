@@ -11,7 +11,15 @@ import {
 import type { DjangoSesameSettings } from '../auth/sesame/settings.js';
 import { SidecastError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { aggregateWorkerMetrics, scrapeAcrossWorkers } from '../metrics.js';
+import { aggregateWorkerMetrics } from '../metrics.js';
+import {
+  MessageKind,
+  onMessageFromPrimary,
+  onMessageFromWorker,
+  sendToPrimary,
+  sendToWorker,
+  type StopMessage,
+} from '../workers/messages.js';
 import { describeFailure } from './main.js';
 
 const NAMES = [...SERVE_OPTIONS, 'workers'] as const;
@@ -19,18 +27,7 @@ const USAGE = 'sidecast serve [OPTIONS]';
 const SUMMARY =
   'Runs the notification server: clients send a django-sesame token as their first message and then receive, byte for byte, every event on the bus whose content_type_id they may view or change.';
 
-interface WorkerReport {
-  readonly sidecastWorker: 'listening' | 'failed';
-  /** The URL once listening; the text to print (one line) when start-up failed. */
-  readonly detail: string;
-  readonly exitCode?: number;
-}
-
-function isWorkerReport(message: unknown): message is WorkerReport {
-  return typeof message === 'object' && message !== null && 'sidecastWorker' in message;
-}
-
-const STOP_MESSAGE = 'sidecast:stop';
+const STOP: StopMessage = { kind: MessageKind.Stop };
 
 interface Setup {
   readonly options: ServeOptions;
@@ -86,6 +83,8 @@ function start(setup: Setup): Promise<Sidecast> {
     django: setup.django,
     logger: setup.logger,
     waitForServices: setup.options.waitForBus,
+    // A worker's /metrics describes the whole server, whichever worker answers.
+    scrape: cluster.isWorker ? 'workers' : 'local',
   });
 }
 
@@ -100,8 +99,9 @@ async function serveInWorker(argv: readonly string[], env: Env): Promise<number>
   process.on('SIGINT', ignoreSignal);
   // The primary may ask a worker to stop before it has finished starting.
   let stopRequested = false;
-  const earlyStop = (message: unknown) => (stopRequested ||= message === STOP_MESSAGE);
-  process.on('message', earlyStop);
+  const stopEarlyListening = onMessageFromPrimary((message) => {
+    if (message.kind === MessageKind.Stop) stopRequested = true;
+  });
   let app: Sidecast;
   let logger: Logger;
   try {
@@ -112,11 +112,11 @@ async function serveInWorker(argv: readonly string[], env: Env): Promise<number>
   } catch (error) {
     return failStartup(error);
   } finally {
-    process.off('message', earlyStop);
+    stopEarlyListening();
   }
-  scrapeAcrossWorkers(app.metrics);
-  const report: WorkerReport = { sidecastWorker: 'listening', detail: app.url };
-  process.send?.(report);
+  // The channel to the primary must not keep this worker alive once its server has stopped.
+  process.channel?.unref();
+  sendToPrimary({ kind: MessageKind.Listening, url: app.url });
   return exitSoon(await waitForStop(app, logger, stopRequested));
 }
 
@@ -126,13 +126,11 @@ function ignoreSignal(): void {}
 function failStartup(error: unknown): Promise<number> {
   const { text, exitCode } = describeFailure(error);
   const exit = () => process.exit(exitCode);
-  if (!process.connected || !process.send) {
+  // Exiting only once the report is written: the primary reads it before it sees the exit.
+  if (!sendToPrimary({ kind: MessageKind.Failed, text, exitCode }, exit)) {
     process.stderr.write(`${text}\n`);
     exit();
   }
-  const report: WorkerReport = { sidecastWorker: 'failed', detail: text, exitCode };
-  // Exiting only once the report is written: the primary reads it before it sees the exit.
-  process.send!(report, undefined, undefined, exit);
   return new Promise(() => undefined);
 }
 
@@ -164,22 +162,23 @@ function waitForStop(app: Sidecast, logger: Logger, stopAtOnce: boolean): Promis
     };
     const onSigterm = () => stop('SIGTERM');
     const onSigint = () => stop('SIGINT');
-    // The primary may repeat its order (to a worker that was still starting): one order is one request.
-    const onMessage = (message: unknown) => {
-      if (message === STOP_MESSAGE && !stopping) stop('primary');
-    };
+    let stopListening: () => void = () => undefined;
     const onDisconnect = () => {
       if (!stopping) stop('primary gone');
     };
     const finish = (code: number) => {
       process.off('SIGTERM', onSigterm);
       process.off('SIGINT', onSigint);
-      process.off('message', onMessage);
+      stopListening();
       process.off('disconnect', onDisconnect);
       resolve(code);
     };
     if (cluster.isWorker) {
-      process.on('message', onMessage);
+      // The primary may repeat its order (to a worker that was still starting): one order is one
+      // request.
+      stopListening = onMessageFromPrimary((message) => {
+        if (message.kind === MessageKind.Stop && !stopping) stop('primary');
+      });
       process.on('disconnect', onDisconnect);
     } else {
       process.on('SIGTERM', onSigterm);
@@ -231,18 +230,18 @@ function runPrimary(workers: number, logger: Logger): Promise<number> {
     };
     const fork = () => alive.add(cluster.fork());
 
-    cluster.on('message', (worker, message: unknown) => {
-      if (!isWorkerReport(message)) return;
-      if (message.sidecastWorker === 'failed') {
-        fail(message.detail, message.exitCode ?? 1);
+    onMessageFromWorker((worker, message) => {
+      if (message.kind === MessageKind.Failed) {
+        fail(message.text, message.exitCode);
         return;
       }
+      if (message.kind !== MessageKind.Listening) return;
       listening.add(worker);
       // It may have been too early to hear the first order.
-      if (phase === 'stopping' && worker.isConnected()) worker.send(STOP_MESSAGE);
+      if (phase === 'stopping') sendToWorker(worker, STOP);
       if (phase === 'starting' && listening.size === workers) {
         phase = 'running';
-        process.stdout.write(`sidecast listening on ${message.detail} (${workers} workers)\n`);
+        process.stdout.write(`sidecast listening on ${message.url} (${workers} workers)\n`);
       }
     });
 
@@ -289,7 +288,7 @@ function runPrimary(workers: number, logger: Logger): Promise<number> {
       }
       phase = 'stopping';
       logger.info({ why: signal, workers: alive.size }, 'shutting down');
-      for (const worker of alive) if (worker.isConnected()) worker.send(STOP_MESSAGE);
+      for (const worker of alive) sendToWorker(worker, STOP);
       finishIfDone();
     };
     process.on('SIGTERM', onSignal);
