@@ -41,6 +41,8 @@ export interface CloseInfo {
 /** A WebSocket client that keeps every frame exactly as it arrived. */
 export interface RawClient {
   readonly ws: WebSocket;
+  /** The client end's port, to tell which server process holds the other end. */
+  readonly localPort: number;
   /** Payloads of the text frames received, in order. */
   readonly frames: Buffer[];
   /** Binary frames received (sidecast only ever sends text). */
@@ -61,6 +63,8 @@ export async function openClient(url: string, token: string): Promise<RawClient>
   const frames: Buffer[] = [];
   const waiters: (() => void)[] = [];
   let binaryFrames = 0;
+  let localPort = 0;
+  ws.on('upgrade', (response) => (localPort = response.socket.localPort ?? 0));
   ws.on('message', (data, isBinary) => {
     if (isBinary) binaryFrames++;
     else frames.push(toBuffer(data));
@@ -74,6 +78,7 @@ export async function openClient(url: string, token: string): Promise<RawClient>
   ws.send(token);
   return {
     ws,
+    localPort,
     frames,
     get binaryFrames() {
       return binaryFrames;
