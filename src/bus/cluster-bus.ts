@@ -54,17 +54,20 @@ function isAckMessage(message: unknown): message is AckMessage {
   return isObject(message) && typeof message.sidecastAck === 'number';
 }
 
+/** A worker that has just died cannot take a message; its own exit is dealt with elsewhere. */
+function ignoreLoss(): void {}
+
 /** Runs in the primary: relays every worker's events to all workers, in the order they arrive. */
 export function relayEventsBetweenWorkers(): void {
   cluster.on('message', (sender: Worker, message: unknown) => {
     if (!isPublishMessage(message)) return;
     const relay: RelayMessage = { sidecastEvent: message.sidecastEvent };
     for (const worker of Object.values(cluster.workers ?? {})) {
-      if (worker?.isConnected()) worker.send(relay);
+      if (worker?.isConnected()) worker.send(relay, undefined, undefined, ignoreLoss);
     }
     // After the relays: the publisher learns its event is placed only once it is.
     const ack: AckMessage = { sidecastAck: message.sidecastPublish };
-    if (sender.isConnected()) sender.send(ack);
+    if (sender.isConnected()) sender.send(ack, undefined, undefined, ignoreLoss);
   });
 }
 

@@ -229,7 +229,21 @@ function runPrimary(workers: number, logger: Logger): Promise<number> {
       for (const worker of alive) worker.process.kill('SIGKILL');
       finishIfDone();
     };
-    const fork = () => alive.add(cluster.fork());
+    const fork = () => {
+      const worker = cluster.fork();
+      // A message to a worker that has just died fails (EPIPE) before its exit is seen; its
+      // exit is handled below, and the failed message must not end the primary.
+      worker.on('error', (error: Error) =>
+        logger.debug(
+          { worker: worker.process.pid, err: error.message },
+          'message to a worker lost',
+        ),
+      );
+      alive.add(worker);
+    };
+    const order = (worker: Worker) => {
+      if (worker.isConnected()) worker.send(STOP_MESSAGE, undefined, undefined, () => undefined);
+    };
 
     cluster.on('message', (worker, message: unknown) => {
       if (!isWorkerReport(message)) return;
@@ -239,7 +253,7 @@ function runPrimary(workers: number, logger: Logger): Promise<number> {
       }
       listening.add(worker);
       // It may have been too early to hear the first order.
-      if (phase === 'stopping' && worker.isConnected()) worker.send(STOP_MESSAGE);
+      if (phase === 'stopping') order(worker);
       if (phase === 'starting' && listening.size === workers) {
         phase = 'running';
         process.stdout.write(`sidecast listening on ${message.detail} (${workers} workers)\n`);
@@ -250,7 +264,9 @@ function runPrimary(workers: number, logger: Logger): Promise<number> {
       alive.delete(worker);
       const served = listening.delete(worker);
       if (phase === 'stopping' || phase === 'failing') {
-        if (code !== 0 && phase === 'stopping') exitCode = 1;
+        // A stop signalled to the whole group can reach a worker before it ignores signals.
+        const stopSignal = signal === 'SIGTERM' || signal === 'SIGINT';
+        if (phase === 'stopping' && code !== 0 && !stopSignal) exitCode = 1;
         finishIfDone();
         return;
       }
@@ -289,7 +305,7 @@ function runPrimary(workers: number, logger: Logger): Promise<number> {
       }
       phase = 'stopping';
       logger.info({ why: signal, workers: alive.size }, 'shutting down');
-      for (const worker of alive) if (worker.isConnected()) worker.send(STOP_MESSAGE);
+      for (const worker of alive) order(worker);
       finishIfDone();
     };
     process.on('SIGTERM', onSignal);
