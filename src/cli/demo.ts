@@ -1,5 +1,6 @@
 import { formatHelp, parseArgs, type CommandFlag, type Env } from '../config.js';
-import { SidecastError } from '../errors.js';
+import { isSidecastError, SidecastError } from '../errors.js';
+import { connectLine, sidecastProgram } from '../demo/connect-line.js';
 import { DEMO_USERS } from '../demo/scenario.js';
 import { startDemo } from '../demo/demo.js';
 import type { Command } from './main.js';
@@ -13,6 +14,8 @@ const FLAGS: Record<string, CommandFlag> = {
   },
 };
 const USAGE = 'sidecast demo [OPTIONS]';
+/** The user of the terminal line: one who sees some events, not all. */
+const TERMINAL_USER = 'alice';
 const SUMMARY =
   "Runs a self-contained demo: a throwaway SQLite database in Django's schema with four users, sidecast on the memory bus, simulated admin activity, and a page where you watch what each user is allowed to see, live. Needs no Redis, no Python. Ctrl-C stops it and deletes the database.";
 
@@ -41,11 +44,19 @@ export const demo: Command = async (argv: readonly string[], env: Env) => {
     intervalMs: intervalMs(args.extra.interval),
     logLevel: quiet ? 'warn' : args.options.logLevel,
   }).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE')
-      throw new SidecastError('CONFIG_INVALID', `${host}:${port} is already in use: pass --port`);
+    if (isSidecastError(error, 'LISTEN_FAILED') && /already in use$/.test(error.message))
+      throw new SidecastError('LISTEN_FAILED', `${error.message}: pass --port`, { cause: error });
     throw error;
   });
   const users = DEMO_USERS.map(({ username, role }) => `    ${username.padEnd(6)} ${role}`);
+  const terminal = connectLine({
+    program: sidecastProgram(env),
+    url: running.url.replace(/^http/, 'ws'),
+    username: TERMINAL_USER,
+    databaseFile: running.databaseFile,
+    // The demo's own throwaway secret: it opens nothing but this temporary database.
+    env: running.djangoEnv,
+  });
   process.stdout.write(
     [
       `sidecast demo: open ${running.url} in a browser`,
@@ -54,6 +65,9 @@ export const demo: Command = async (argv: readonly string[], env: Env) => {
       `  Django database    ${running.databaseFile} (SQLite, deleted on exit)`,
       '  Demo users:',
       ...users,
+      '',
+      `  The same stream in a terminal, as ${TERMINAL_USER} (another user: change --as):`,
+      `    ${terminal}`,
       '',
       'Press Ctrl-C to stop.',
       '',

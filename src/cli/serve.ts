@@ -228,7 +228,18 @@ function runPrimary(workers: number, logger: Logger): Promise<number> {
       for (const worker of alive) worker.process.kill('SIGKILL');
       finishIfDone();
     };
-    const fork = () => alive.add(cluster.fork());
+    const fork = () => {
+      const worker = cluster.fork();
+      // A message to a worker that has just died fails (EPIPE) before its exit is seen; its
+      // exit is handled below, and the failed message must not end the primary.
+      worker.on('error', (error: Error) =>
+        logger.debug(
+          { worker: worker.process.pid, err: error.message },
+          'message to a worker lost',
+        ),
+      );
+      alive.add(worker);
+    };
 
     onMessageFromWorker((worker, message) => {
       if (message.kind === MessageKind.Failed) {
@@ -249,7 +260,9 @@ function runPrimary(workers: number, logger: Logger): Promise<number> {
       alive.delete(worker);
       const served = listening.delete(worker);
       if (phase === 'stopping' || phase === 'failing') {
-        if (code !== 0 && phase === 'stopping') exitCode = 1;
+        // A stop signalled to the whole group can reach a worker before it ignores signals.
+        const stopSignal = signal === 'SIGTERM' || signal === 'SIGINT';
+        if (phase === 'stopping' && code !== 0 && !stopSignal) exitCode = 1;
         finishIfDone();
         return;
       }

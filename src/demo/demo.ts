@@ -43,11 +43,19 @@ export interface Demo {
   readonly site: SiteIds;
   /** The temporary SQLite database (removed by stop()). */
   readonly databaseFile: string;
+  /**
+   * The Django settings the demo runs with, as the environment variables the CLI reads: with
+   * them, `sidecast connect --as USER` and `sidecast token` mint tokens the demo accepts.
+   */
+  readonly djangoEnv: Readonly<Record<string, string>>;
   /** Publishes one admin event, made up unless given, and resolves to it. */
   publish(action?: Action, model?: string): Promise<AdminEvent>;
   /** Closes every client with 1001, stops sidecast and deletes the database. */
   stop(): Promise<void>;
 }
+
+/** Tokens live this long: the page and `connect --as` mint one for each connection. */
+const TOKEN_MAX_AGE_SECONDS = 30;
 
 function pageUrl(host: string, port: number): string {
   // A wildcard address is where the server listens, not where a browser can go.
@@ -67,13 +75,15 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   let site: SiteIds;
   let authenticator: SesameAuthenticator;
+  // A fresh secret per run: tokens from an earlier demo are worthless, as they should be. It
+  // guards nothing but this throwaway database, so the demo may show it (see djangoEnv).
+  const djangoEnv = {
+    DJANGO_SECRET_KEY: randomBytes(32).toString('base64url'),
+    SESAME_MAX_AGE: String(TOKEN_MAX_AGE_SECONDS),
+  };
   try {
     site = createDjangoSqlite(databaseFile, DEMO_SITE);
-    // A fresh secret per run: tokens from an earlier demo are worthless, as they should be.
-    const django = loadDjangoSettings({
-      DJANGO_SECRET_KEY: randomBytes(32).toString('base64url'),
-      SESAME_MAX_AGE: '30',
-    });
+    const django = loadDjangoSettings(djangoEnv);
     authenticator = await createSesameAuthenticator({
       databaseUrl: `sqlite://${databaseFile}`,
       django,
@@ -125,6 +135,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     sidecast,
     site,
     databaseFile,
+    djangoEnv,
     async publish(action, model) {
       const event = nextEvent(action, model);
       await publish(pythonJson(event));

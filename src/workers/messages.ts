@@ -133,9 +133,13 @@ export function sendToPrimary(
 /** In the primary: sends `message` to `worker`, unless it has disconnected. */
 export function sendToWorker(worker: Worker, message: ToWorker): boolean {
   if (!worker.isConnected()) return false;
-  worker.send(message);
+  // A worker that has just died cannot take it (EPIPE); its exit is dealt with where workers
+  // are forked, and an unhandled send error would end the primary.
+  worker.send(message, undefined, undefined, ignoreLoss);
   return true;
 }
+
+function ignoreLoss(): void {}
 
 /** In the primary: sends `message` to every connected worker, in the order they were forked. */
 export function sendToEveryWorker(message: ToWorker): void {

@@ -11,6 +11,7 @@ import { spawnTracked } from '../support/children.js';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
 import { freePort } from '../support/faults.js';
 import { httpGet, metric } from '../support/observe.js';
+import { childPids, groupMembers, killGroup } from '../support/processes.js';
 import { connectClient, event, type TestClient } from '../support/server.js';
 
 /**
@@ -39,14 +40,17 @@ interface Served {
 
 const publishKey = randomBytes(16).toString('hex');
 
-/** `detached` gives the server a process group of its own, to signal it as systemd would. */
-function serve(site: DjangoSite, flags: string[], detached = false): Served {
+/**
+ * Each server leads a process group of its own: to signal it as systemd would, and to kill
+ * whatever is left of it, workers included, when a test fails.
+ */
+function serve(site: DjangoSite, flags: string[]): Served {
   const child = spawnTracked(
     process.execPath,
     [join(ROOT, 'bin', 'sidecast.js'), 'serve', ...flags],
     {
       cwd: ROOT,
-      detached,
+      detached: true,
       env: { ...process.env, ...site.env, SIDECAST_PUBLISH_KEY: publishKey },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -102,8 +106,8 @@ describe('sidecast serve: signals and start-up failures', () => {
   const tokens = (count: number) =>
     Promise.all(Array.from({ length: count }, () => site.driver.getToken({ username: 'reader' })));
 
-  async function start(flags: string[], detached = false): Promise<Served> {
-    const served = serve(site, ['--port', '0', '--bus', 'memory', ...flags], detached);
+  async function start(flags: string[]): Promise<Served> {
+    const served = serve(site, ['--port', '0', '--bus', 'memory', ...flags]);
     children.push(served.child);
     return listening(served);
   }
@@ -124,7 +128,7 @@ describe('sidecast serve: signals and start-up failures', () => {
     bookType = await site.driver.contentTypeId({ appLabel: 'catalog', model: 'book' });
   });
   after(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const child of children) killGroup(child.pid!);
     await site?.close();
   });
 
@@ -138,7 +142,7 @@ describe('sidecast serve: signals and start-up failures', () => {
   ] as const) {
     const to = group ? 'the process group' : 'the server';
     it(`${signal} to ${to}, --workers ${workers}: every client gets 1001, spread over --drain-seconds, exit 0`, async () => {
-      const served = await start(['--workers', String(workers), '--drain-seconds', '1'], group);
+      const served = await start(['--workers', String(workers), '--drain-seconds', '1']);
       const clients = await connectAll(served, 8);
       // Whichever worker answers, /metrics describes the whole server.
       for (let i = 0; i < 4; i++) {
@@ -169,6 +173,25 @@ describe('sidecast serve: signals and start-up failures', () => {
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { msg: string });
       assert.ok(logged.some((line) => line.msg === 'shutting down'));
+    });
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} to the process group while the workers are starting: exit 0, nothing left`, async () => {
+      const served = serve(site, ['--port', '0', '--bus', 'memory', '--workers', '2']);
+      children.push(served.child);
+      const pid = served.child.pid!;
+      // As soon as both workers exist: they are still loading, long before they listen.
+      const deadline = Date.now() + 10_000;
+      while (childPids(pid).length < 2) {
+        assert.ok(Date.now() < deadline, `no workers: ${served.stderr()}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      process.kill(-pid, signal);
+      const { code, signal: killedBy } = await served.exited;
+      assert.equal(killedBy, null, served.stderr());
+      assert.equal(code, 0, served.stderr());
+      assert.deepEqual(groupMembers(pid), [], 'no worker left');
     });
   }
 

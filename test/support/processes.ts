@@ -77,6 +77,33 @@ export function connectionOwners(serverPort: number, pids: readonly number[]): M
   return owners;
 }
 
+/**
+ * Groups started and not yet known to be empty. A test that fails cleans up in `finally`; this
+ * is for a test process that ends without getting there (an uncaught error, or stopped by a
+ * signal, say by a timeout): a detached group would otherwise outlive it.
+ */
+const running = new Set<number>();
+
+function killRunning(): void {
+  for (const pgid of running) killGroup(pgid);
+  running.clear();
+}
+
+function stopThenKillRunning(signal: NodeJS.Signals): void {
+  killRunning();
+  process.kill(process.pid, signal); // the handler was once: now the default action ends it
+}
+
+let guarded = false;
+
+function guardRunning(): void {
+  if (guarded) return;
+  guarded = true;
+  process.once('exit', killRunning);
+  process.once('SIGTERM', stopThenKillRunning);
+  process.once('SIGINT', stopThenKillRunning);
+}
+
 export interface GroupServe {
   readonly child: ChildProcess;
   /** The process group: the pid of the first process started. */
@@ -130,7 +157,16 @@ export function spawnServeGroup(
   });
   listening.catch(() => undefined);
   const pgid = child.pid!;
-  const kill = () => killGroup(pgid);
+  guardRunning();
+  running.add(pgid);
+  // Once the group is empty its number may be reused by another one: leave that one alone.
+  const kill = () => {
+    if (running.has(pgid) && groupMembers(pgid).length > 0) killGroup(pgid);
+    running.delete(pgid);
+  };
+  void exited.then(() => {
+    if (groupMembers(pgid).length === 0) running.delete(pgid);
+  });
   return {
     child,
     pgid,
