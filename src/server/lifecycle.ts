@@ -9,6 +9,8 @@
  * authenticator answering after the client left, a second message, the deadline firing during
  * the close) finds the connection elsewhere and changes nothing. One --auth-timeout deadline
  * covers both steps before live: sending the token, then the authenticator answering for it.
+ * A close, from either side, may begin in any state; the connection reaches closed when its
+ * socket does, except that an evicted one leaves the router (and reaches closed) at once.
  *
  * Where a protocol version plugs in: the context's ClientProtocol reads the first message, so a
  * version whose first message carries more than the token reads it there; `#goLive` is where a
@@ -62,7 +64,16 @@ export interface LifecycleContext {
  * with the socket as `this`, and a closure per socket would cost memory on each idle one.
  */
 export class ClientSocket extends WebSocket {
-  connection: Connection | undefined = undefined;
+  #connection: Connection | undefined = undefined;
+
+  get connection(): Connection | undefined {
+    return this.#connection;
+  }
+
+  /** Called by the Connection this socket belongs to; a socket belongs to one only. */
+  attach(connection: Connection): void {
+    this.#connection ??= connection;
+  }
 }
 
 /** What only authentication needs, held from the upgrade until it settles. */
@@ -73,7 +84,7 @@ interface PendingAuthentication {
   controller: AbortController | undefined;
 }
 
-function terminate(ws: WebSocket): void {
+function terminateSocket(ws: WebSocket): void {
   ws.terminate();
 }
 
@@ -120,7 +131,7 @@ export class Connection implements FrameSink {
     context.metrics.connections.inc();
     const deadline = setTimeout(Connection.#onDeadline, context.authTimeoutSeconds * 1000, this);
     this.#pendingAuth = { headers, deadline, controller: undefined };
-    ws.connection = this;
+    ws.attach(this);
     ws.on('pong', Connection.#onPong);
     ws.on('error', Connection.#onError);
     ws.on('close', Connection.#onClose);
@@ -167,7 +178,7 @@ export class Connection implements FrameSink {
     const ws = this.#ws;
     if (ws.readyState === WebSocket.CLOSED) return;
     if (ws.readyState !== WebSocket.CLOSING) ws.close(code, reason);
-    setTimeout(terminate, graceMs, ws).unref();
+    setTimeout(terminateSocket, graceMs, ws).unref();
   }
 
   /**
