@@ -72,6 +72,9 @@ export const ERRORS = {
   ORIGIN_NOT_ALLOWED: { status: 403 },
   ORIGIN_TOO_LONG: { status: 403 },
   MAX_CONNECTIONS: { status: 503, headers: RETRY_SOON },
+  // A handshake ws cannot read (bad key, version, headers); answered as ws itself would.
+  BAD_HANDSHAKE: { status: 400 },
+  BAD_HANDSHAKE_METHOD: { status: 405 },
   // New upgrades are refused; open connections are closed so they reconnect elsewhere.
   DRAINING: {
     status: 503,

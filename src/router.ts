@@ -8,10 +8,10 @@
 export interface Router<C> {
   add(connection: C, contentTypeIds: Iterable<number>): void;
   /**
-   * Forgets a connection; adding it again later is allowed. Every bit of its slot is cleared
-   * whatever ids are given, so the next connection to take the slot can never inherit one.
+   * Forgets a connection; adding it again later is allowed. Every bit of its slot is cleared,
+   * so the next connection to take the slot can never inherit one.
    */
-  remove(connection: C, contentTypeIds?: Iterable<number>): void;
+  remove(connection: C): void;
   /** Calls `visit` for every connection allowed to see the content type; returns how many. */
   forEachRecipient(contentTypeId: number, visit: (connection: C) => void): number;
   /** How many connections may see the content type. */

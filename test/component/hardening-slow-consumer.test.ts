@@ -39,9 +39,10 @@ const authenticator = tableAuthenticator({
 describe('slow consumers', () => {
   let app: Sidecast;
   before(async () => {
-    app = await startTestServer(['--max-buffered', String(MAX_BUFFERED), '--ping-interval', '0'], {
-      authenticator,
-    });
+    // A connection may hold --max-buffered plus one event of up to --max-event-bytes: events here
+    // are 16 KiB, so a 64 KiB event limit keeps the budget this test measures near 256 KiB.
+    const flags = ['--max-buffered', String(MAX_BUFFERED), '--max-event-bytes', '65536'];
+    app = await startTestServer([...flags, '--ping-interval', '0'], { authenticator });
   });
   after(() => app.close());
 
