@@ -8,32 +8,20 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
-import {
-  openClient,
-  processEnv,
-  sleep,
-  spawnServe,
-  type RawClient,
-  type ServeProcess,
-} from '../support/e2e.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { processEnv, spawnServe, type ServeProcess } from '../support/e2e.js';
+import { metric } from '../support/metrics.js';
+import { waitFor } from '../support/wait.js';
 
 const PUBLISH_KEY = `key-${randomBytes(12).toString('hex')}`;
 
-/** /metrics sums every worker's figures (the primary aggregates them on request). */
-async function metric(url: string, line: string): Promise<number> {
-  const response = await fetch(new URL('/metrics', url.replace(/^ws/, 'http')));
-  const found = (await response.text()).split('\n').find((l) => l.startsWith(`${line} `));
-  return found === undefined ? 0 : Number(found.split(' ')[1]);
-}
-
-async function waitForAuthenticated(url: string, count: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while ((await metric(url, 'sidecast_authentications_total{outcome="success"}')) < count) {
-    if (Date.now() > deadline) throw new Error('clients were not authenticated in time');
-    await sleep(50);
-  }
+/** Until /metrics, which sums every worker's figures, counts `count` authenticated clients. */
+function waitForAuthenticated(url: string, count: number): Promise<void> {
+  const authenticated = () => metric(url, 'sidecast_authentications_total{outcome="success"}');
+  return waitFor(async () => (await authenticated()) >= count, 15_000, 'authentication', 50);
 }
 
 /** The worker processes of a `serve --workers N` primary. */
@@ -48,7 +36,7 @@ function workerPids(primary: number): number[] {
  */
 async function clientsOfOneWorker(
   primary: number,
-  clients: Map<string, RawClient>,
+  clients: Map<string, TestClient>,
 ): Promise<{ dropped: string[]; kept: string[] }> {
   const workers = workerPids(primary);
   assert.equal(workers.length, 2, 'two worker processes');
@@ -104,11 +92,11 @@ describe('serve --workers 2', () => {
     return spawnServe(args, env);
   }
 
-  async function connectEveryone(url: string): Promise<Map<string, RawClient>> {
-    const clients = new Map<string, RawClient>();
+  async function connectEveryone(url: string): Promise<Map<string, TestClient>> {
+    const clients = new Map<string, TestClient>();
     for (const username of people) {
       const token = await site.driver.getToken({ username });
-      clients.set(username, await openClient(url, token));
+      clients.set(username, await connectClient(url, token));
     }
     return clients;
   }
@@ -120,7 +108,7 @@ describe('serve --workers 2', () => {
   }
 
   async function assertEveryoneGets(
-    clients: Map<string, RawClient>,
+    clients: Map<string, TestClient>,
     events: readonly { ct: number; payload: string }[],
   ): Promise<void> {
     for (const [username, client] of clients) {

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createDjangoSqlite } from '../../src/demo/schema.js';
 import { createRedisServer, type RedisServer } from '../support/faults.js';
-import { metric } from '../support/observe.js';
+import { metric } from '../support/metrics.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const GROWTH_LIMIT_MB = 60;

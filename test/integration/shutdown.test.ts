@@ -9,9 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked } from '../support/children.js';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
-import { freePort } from '../support/faults.js';
-import { httpGet, metric } from '../support/observe.js';
-import { connectClient, event, type TestClient } from '../support/server.js';
+import { freePort } from '../support/ports.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { metric } from '../support/metrics.js';
+import { httpGet } from '../support/observe.js';
+import { event } from '../support/server.js';
 
 /**
  * `sidecast serve` as operators run it: a real process from bin/sidecast.js (the build in dist/),

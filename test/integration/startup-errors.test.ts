@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
-import { closedPort, processEnv, runServe, type ServeResult } from '../support/e2e.js';
+import { processEnv, runServe, type ServeResult } from '../support/e2e.js';
+import { freePort } from '../support/ports.js';
 
 const SECRET = `startup-secret-${randomBytes(12).toString('hex')}`;
 const DB_PASSWORD = `db-pass-${randomBytes(6).toString('hex')}`;
@@ -60,7 +61,7 @@ void describe('sidecast serve start-up errors', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sidecast-startup-'));
-    port = await closedPort();
+    port = await freePort();
     site = await createDjangoSite({ dialect: 'sqlite', secretKey: SECRET });
     await pgAdmin(`CREATE DATABASE "${PG_EMPTY}"`);
     await mysqlAdmin(`CREATE DATABASE \`${MYSQL_EMPTY}\``);
