@@ -39,9 +39,8 @@ async function wireClient(url: string, token: string): Promise<WireClient> {
       return reads;
     },
     async waitForFrames(count, timeoutMs = 5000) {
-      await waitFor(() => frames.length >= count, timeoutMs, `${count} frames`).catch(() => {
-        throw new Error(`got ${frames.length} of ${count} frames`);
-      });
+      const what = () => `${count} frames, got ${frames.length}`;
+      await waitFor(() => frames.length >= count, timeoutMs, what);
       return [...frames];
     },
   };

@@ -64,18 +64,18 @@ export async function connectClient(
   const closed = new Promise<CloseInfo>((resolve) => {
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
   });
-  // A refused or reset connection shows in `closed`; an unhandled 'error' would crash the run.
+  // A refused handshake rejects the wait for 'open' below; a later error shows in `closed`, and
+  // without a listener it would crash the run.
   ws.on('error', () => undefined);
   await once(ws, 'open');
   if (token !== undefined) ws.send(token);
 
-  async function arrived(count: number, timeoutMs: number): Promise<void> {
-    await waitFor(() => messages.length >= count, timeoutMs, `${count} messages`).catch(() => {
-      throw new Error(
-        `expected ${count} messages, got ${messages.length}: ${JSON.stringify(messages)}`,
-      );
-    });
-  }
+  const arrived = (count: number, timeoutMs: number) =>
+    waitFor(
+      () => messages.length >= count,
+      timeoutMs,
+      () => `${count} messages, got ${messages.length}: ${JSON.stringify(messages)}`,
+    );
 
   return {
     ws,
