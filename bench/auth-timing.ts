@@ -15,7 +15,7 @@ import { createSesameAuthenticator } from '../src/auth/sesame/authenticator.js';
 import { createTokenCodec } from '../src/auth/sesame/codec.js';
 import { selectPacker } from '../src/auth/sesame/packers.js';
 import { createDjangoSqlite } from '../src/demo/schema.js';
-import { DEFAULT_SESAME_SETTINGS, type DjangoSettings } from '../src/django/settings.js';
+import { DEFAULT_SESAME_SETTINGS, type DjangoSesameSettings } from '../src/auth/sesame/settings.js';
 import { isSidecastError } from '../src/errors.js';
 
 const USERS = 1000;
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     })();
     raw.close();
 
-    const django: DjangoSettings = {
+    const django: DjangoSesameSettings = {
       secretKey: randomBytes(32).toString('hex'),
       secretKeyFallbacks: [],
       authUserModel: 'auth.User',
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     async function refusal(token: string): Promise<number> {
       const started = process.hrtime.bigint();
       try {
-        await authenticator.authenticate(token);
+        await authenticator.authenticate({ token, headers: {} });
       } catch (error) {
         const micros = Number(process.hrtime.bigint() - started) / 1000;
         if (!isSidecastError(error, 'AUTH_FAILED')) throw error;

@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticator.js';
+import { createAuthenticator } from './auth/create-authenticator.js';
+import type { DjangoSesameSettings } from './auth/sesame/settings.js';
 import type { Bus } from './bus/bus.js';
 import { createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
-import type { DjangoSettings } from './django/settings.js';
 import { createLogger, createLogLimiter, logLinesDropped, type Logger } from './log.js';
+import { SidecastError } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
 import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './server/server.js';
@@ -12,6 +14,7 @@ import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './ser
 // Listed in the order --help shows them: where the data comes from first, then the server's limits.
 export const SERVE_OPTIONS = [
   'django-db',
+  'auth',
   'scope',
   'bus',
   'redis',
@@ -26,7 +29,7 @@ export type ServeOptions = OptionValues<(typeof SERVE_OPTIONS)[number]>;
 export interface StartOptions {
   readonly options: ServeOptions;
   /** Required unless an authenticator is given. */
-  readonly django?: DjangoSettings;
+  readonly django?: DjangoSesameSettings;
   readonly authenticator?: Authenticator;
   readonly bus?: Bus;
   readonly logger?: Logger;
@@ -57,7 +60,11 @@ const READINESS_TIMEOUT_MS = 2000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    // Its one use waits for the database, so a timeout reads as the database being unavailable.
+    const timer = setTimeout(
+      () => reject(new SidecastError('DB_UNAVAILABLE', `${what} did not answer within ${ms} ms`)),
+      ms,
+    );
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -65,7 +72,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
       },
       (error: unknown) => {
         clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
+        reject(
+          error instanceof Error
+            ? error
+            : new SidecastError('DB_UNAVAILABLE', String(error), { cause: error }),
+        );
       },
     );
   });
@@ -81,15 +92,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
     logLinesDropped: () => logLinesDropped(logger),
   });
   const authenticator =
-    start.authenticator ??
-    (await (
-      await import('./auth/sesame/authenticator.js')
-    ).createSesameAuthenticator({
-      databaseUrl: options.djangoDb,
-      django: required(start.django),
-      scope: options.scope,
-      poolSize: Math.max(4, Math.min(options.authConcurrency, 32)),
-    }));
+    start.authenticator ?? (await createAuthenticator(options, required(start.django)));
   let downSince = 0;
   const dropLog = createLogLimiter(logger);
   const bus =
@@ -189,7 +192,12 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   };
 }
 
-function required(django: DjangoSettings | undefined): DjangoSettings {
-  if (!django) throw new Error('startSidecast needs Django settings or an authenticator');
+function required(django: DjangoSesameSettings | undefined): DjangoSesameSettings {
+  if (!django) {
+    throw new SidecastError(
+      'CONFIG_INVALID',
+      'startSidecast needs Django settings or an authenticator',
+    );
+  }
   return django;
 }

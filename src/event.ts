@@ -42,13 +42,11 @@ export function assertPublishable(payload: string, maxBytes: number): number {
   if (oversize(payload, maxBytes) !== undefined) {
     // The exact size helps the publisher, and a refused event is rare enough to measure it.
     throw new SidecastError(
-      'PUBLISH_REFUSED',
+      'EVENT_TOO_LARGE',
       `event is ${Buffer.byteLength(payload)} bytes, the limit is ${maxBytes} (--max-event-bytes): publish an id and let clients fetch the rest`,
-      { status: 413 },
     );
   }
   const check = inspectEvent(payload);
-  if (!check.ok)
-    throw new SidecastError('EVENT_INVALID', `invalid event: ${check.reason}`, { status: 400 });
+  if (!check.ok) throw new SidecastError('EVENT_INVALID', `invalid event: ${check.reason}`);
   return check.contentTypeId;
 }

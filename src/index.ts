@@ -13,8 +13,9 @@ export {
   AUTH_FAILED_REASON,
   type ErrorCode,
 } from './errors.js';
-export type { Authenticator, Principal } from './auth/authenticator.js';
+export type { Authenticator, Credential, Principal } from './auth/authenticator.js';
 export type { Bus } from './bus/bus.js';
 export { createBus } from './bus/create-bus.js';
 export { createMemoryBus } from './bus/memory-bus.js';
-export type { DjangoSettings, SesameSettings } from './django/settings.js';
+export type { DjangoSettings } from './django/settings.js';
+export type { DjangoSesameSettings, SesameSettings } from './auth/sesame/settings.js';

@@ -7,6 +7,7 @@ import {
   Registry,
   collectDefaultMetrics,
 } from 'prom-client';
+import { SidecastError } from './errors.js';
 
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
 export type DropReason = 'invalid_event' | 'too_large' | 'not_utf8' | 'slow_consumer';
@@ -213,7 +214,10 @@ export function scrapeAcrossWorkers(metrics: Metrics): void {
         clearTimeout(timer);
         pending.delete(id);
         if (reply.text !== undefined) resolve(reply.text);
-        else reject(new Error(`metrics from the other workers: ${reply.error ?? 'no answer'}`));
+        else {
+          const why = `metrics from the other workers: ${reply.error ?? 'no answer'}`;
+          reject(new SidecastError('METRICS_UNAVAILABLE', why));
+        }
       };
       pending.set(id, settle);
       process.send?.({ sidecastScrape: id } satisfies ScrapeMessage);

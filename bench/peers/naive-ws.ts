@@ -16,7 +16,9 @@ server.on('connection', (ws) => {
   ws.on('error', () => undefined);
   ws.on('close', () => connections.delete(ws));
   ws.once('message', (data) => {
-    authenticator.authenticate(String(data)).then(
+    // No upgrade headers: the sesame authenticator reads the token only, and holding them
+    // would add to every idle connection's memory.
+    authenticator.authenticate({ token: String(data), headers: {} }).then(
       (principal) => {
         if (ws.readyState === WebSocket.OPEN) connections.set(ws, principal.contentTypeIds);
       },

@@ -22,13 +22,15 @@ io.adapter(createAdapter(publisher, adapterSubscriber));
 
 io.use((socket, next) => {
   const token = (socket.handshake.auth as { token?: unknown }).token;
-  authenticator.authenticate(String(token ?? '')).then(
-    (principal) => {
-      socket.data.contentTypeIds = principal.contentTypeIds;
-      next();
-    },
-    () => next(new Error('authentication failed')),
-  );
+  authenticator
+    .authenticate({ token: String(token ?? ''), headers: socket.handshake.headers })
+    .then(
+      (principal) => {
+        socket.data.contentTypeIds = principal.contentTypeIds;
+        next();
+      },
+      () => next(new Error('authentication failed')),
+    );
 });
 io.on('connection', (socket) => {
   const ids = socket.data.contentTypeIds as ReadonlySet<number>;

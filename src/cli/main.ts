@@ -1,4 +1,4 @@
-import { isSidecastError } from '../errors.js';
+import { exitCodeOf, isSidecastError } from '../errors.js';
 import type { Env } from '../config.js';
 
 /** A command receives its own arguments and returns the process exit code. */
@@ -47,7 +47,7 @@ function overview(): string {
 export function reportError(error: unknown): number {
   if (isSidecastError(error)) {
     process.stderr.write(`sidecast: ${error.message}\n`);
-    return error.code === 'CONFIG_INVALID' ? 2 : 1;
+    return exitCodeOf(error);
   }
   process.stderr.write(
     `sidecast: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -36,7 +36,7 @@ function validate(events: readonly NumberedEvent[], maxEventBytes: number): void
       assertPublishable(payload, maxEventBytes);
     } catch (error) {
       if (!isSidecastError(error)) throw error;
-      throw new SidecastError(error.code, `${where}${error.message}; nothing was published`);
+      throw new SidecastError(error.kind, `${where}${error.message}; nothing was published`);
     }
   }
 }
@@ -45,7 +45,7 @@ function validate(events: readonly NumberedEvent[], maxEventBytes: number): void
 function busError(where: string, error: unknown, published: number, total: number): SidecastError {
   const progress = total > 1 ? ` (${published} of ${total} events were published)` : '';
   if (isSidecastError(error))
-    return new SidecastError(error.code, `${error.message}${progress}`, { cause: error });
+    return new SidecastError(error.kind, `${error.message}${progress}`, { cause: error });
   const detail = error instanceof Error ? error.message : String(error);
   return new SidecastError(
     'BUS_UNAVAILABLE',

@@ -1,9 +1,9 @@
-import { SidecastError } from '../errors.js';
 import {
   DEFAULT_SESAME_SETTINGS,
-  type DjangoSettings,
+  type DjangoSesameSettings,
   type SesameSettings,
-} from '../django/settings.js';
+} from '../auth/sesame/settings.js';
+import { SidecastError } from '../errors.js';
 import type { Env } from './options.js';
 
 /** Django settings mirrored by sidecast, documented in --help of the commands that read them. */
@@ -50,15 +50,8 @@ function readMaxAge(raw: string | undefined): number | null {
   return value;
 }
 
-/** Reads the Django and django-sesame settings; fails with one clear line when they cannot work. */
-export function loadDjangoSettings(env: Env): DjangoSettings {
-  const secretKey = env.DJANGO_SECRET_KEY;
-  if (secretKey === undefined || secretKey === '') {
-    throw new SidecastError(
-      'CONFIG_INVALID',
-      'DJANGO_SECRET_KEY is not set: export the SECRET_KEY of your Django project',
-    );
-  }
+/** The SESAME_* settings, with django-sesame's own checks of how they combine. */
+function readSesameSettings(env: Env): SesameSettings {
   const signatureSize = Number(env.SESAME_SIGNATURE_SIZE ?? DEFAULT_SESAME_SETTINGS.signatureSize);
   if (!Number.isInteger(signatureSize) || signatureSize < 1 || signatureSize > 64) {
     throw djangoInvalid('SESAME_SIGNATURE_SIZE', 'must be an integer from 1 to 64');
@@ -89,6 +82,22 @@ export function loadDjangoSettings(env: Env): DjangoSettings {
       'cannot be False when SESAME_MAX_AGE is None',
     );
   }
+  return sesame;
+}
+
+/**
+ * Reads the Django settings and django-sesame's beside them (under `sesame`, which only the
+ * sesame authenticator reads); fails with one clear line when they cannot work.
+ */
+export function loadDjangoSettings(env: Env): DjangoSesameSettings {
+  const secretKey = env.DJANGO_SECRET_KEY;
+  if (secretKey === undefined || secretKey === '') {
+    throw new SidecastError(
+      'CONFIG_INVALID',
+      'DJANGO_SECRET_KEY is not set: export the SECRET_KEY of your Django project',
+    );
+  }
+  const sesame = readSesameSettings(env);
   const authUserModel = env.AUTH_USER_MODEL?.trim() || 'auth.User';
   if (!/^\w+\.\w+$/.test(authUserModel)) {
     throw djangoInvalid(

@@ -106,6 +106,8 @@ function asList(raw: string): string[] {
 }
 
 export type BusKind = 'redis' | 'memory';
+/** Authenticators, one folder each under src/auth/ (see create-authenticator.ts). */
+export type AuthKind = 'sesame';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /**
@@ -132,6 +134,13 @@ export const OPTIONS = {
     defaultValue: '',
     defaultLabel: 'required',
     parse: asString,
+  }),
+  auth: option({
+    description:
+      'How clients authenticate: sesame (a django-sesame token as the first message, checked against the Django database).',
+    valueName: 'KIND',
+    defaultValue: 'sesame' as AuthKind,
+    parse: asChoice<AuthKind>('sesame'),
   }),
   bus: option({
     description: 'Event bus: redis (shared by every instance) or memory (this process only).',

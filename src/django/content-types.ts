@@ -22,7 +22,6 @@ export interface ContentTypeCache {
 export interface ContentTypeCacheOptions {
   readonly ttlMs?: number;
   readonly minRefreshMs?: number;
-  readonly now?: () => number;
 }
 
 interface ContentTypeRow {
@@ -40,7 +39,6 @@ export function createContentTypeCache(
 ): ContentTypeCache {
   const ttlMs = options.ttlMs ?? 30_000;
   const minRefreshMs = options.minRefreshMs ?? 1_000;
-  const now = options.now ?? Date.now;
   let current: ContentTypeIndex | null = null;
   // Concurrent callers share one query instead of each issuing their own.
   let loading: Promise<ContentTypeIndex> | null = null;
@@ -58,7 +56,7 @@ export function createContentTypeCache(
         grants.set(`${row.app_label}.${action}_${row.model}`, id);
       }
     }
-    current = { ids, grants, loadedAt: now() };
+    current = { ids, grants, loadedAt: Date.now() };
     return current;
   }
 
@@ -71,11 +69,12 @@ export function createContentTypeCache(
 
   return {
     get() {
-      if (current !== null && now() - current.loadedAt < ttlMs) return Promise.resolve(current);
+      if (current !== null && Date.now() - current.loadedAt < ttlMs)
+        return Promise.resolve(current);
       return reload();
     },
     refresh() {
-      if (current !== null && now() - current.loadedAt < minRefreshMs) {
+      if (current !== null && Date.now() - current.loadedAt < minRefreshMs) {
         return Promise.resolve(current);
       }
       return reload();

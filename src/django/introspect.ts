@@ -2,8 +2,8 @@
  * Just enough schema introspection to find the user model's columns and their Django field
  * types: column names, declared types, primary key, and the "positive" (>= 0) constraint.
  */
-import type { FieldType } from '../auth/sesame/packers.js';
 import type { DjangoDb } from './db.js';
+import type { FieldType } from './fields.js';
 import { truthy } from './values.js';
 
 export interface ColumnInfo {
@@ -109,8 +109,9 @@ function integerField(size: IntegerSize, column: ColumnInfo): FieldType {
 
 /**
  * The Django internal type behind a column, from Django's per-backend type maps (spec B.3).
- * Auto and plain integer fields share a packer, so telling them apart only matters for names.
- * Returns null for a type no django-sesame packer handles.
+ * Auto and plain integer fields of one size are encoded alike, so telling them apart only
+ * matters for names.
+ * Returns null for a type no key field maps to.
  */
 export function fieldTypeOf(column: ColumnInfo): FieldType | null {
   const type = column.type.replace(/\bauto_increment\b/, '').trim();

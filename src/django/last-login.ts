@@ -1,5 +1,6 @@
 /**
- * last_login as django-sesame signs it: Python's `datetime.isoformat()` (spec A.5). The value
+ * last_login as Python code reading the user through Django's ORM sees it, in
+ * `datetime.isoformat()` form (spec A.5): what credentials derived from it sign. The value
  * never passes through a JS Date on the way in, because Date would drop the microseconds.
  */
 import { SidecastError } from '../errors.js';

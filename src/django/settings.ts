@@ -1,28 +1,16 @@
 /**
- * The Django and django-sesame settings sidecast must mirror, read from environment variables
- * that carry their Django names (see config.ts). Values have Django's meaning and defaults.
+ * Django's own settings that sidecast must mirror to read users the way Django does, read from
+ * environment variables that carry their Django names (see config.ts). Values have Django's
+ * meaning and defaults. The settings of an app behind an authenticator (django-sesame's
+ * SESAME_*) belong to that authenticator, not here: this module reads users for all of them.
  */
-export interface SesameSettings {
-  /** SESAME_MAX_AGE in seconds; null means tokens carry no timestamp and never expire. */
-  readonly maxAge: number | null;
-  readonly oneTime: boolean;
-  readonly invalidateOnPasswordChange: boolean;
-  readonly invalidateOnEmailChange: boolean;
-  /** SESAME_PACKER dotted path exactly as configured, or null for the automatic choice. */
-  readonly packer: string | null;
-  /** SESAME_PRIMARY_KEY_FIELD; "pk" means the model's primary key. */
-  readonly primaryKeyField: string;
-  readonly key: string;
-  readonly signatureSize: number;
-}
-
 export interface DjangoSettings {
   /** SECRET_KEY: never logged, never accepted as a flag. */
   readonly secretKey: string;
   readonly secretKeyFallbacks: readonly string[];
   /** AUTH_USER_MODEL as "app_label.ModelName". */
   readonly authUserModel: string;
-  /** USE_TZ: Django 5+ default is true; decides how last_login is formatted (one-time tokens). */
+  /** USE_TZ: Django 5+ default is true; decides how last_login is formatted. */
   readonly useTz: boolean;
   /**
    * TIME_ZONE. Only read when USE_TZ is false: Django then keeps last_login as naive local time
@@ -35,16 +23,4 @@ export interface DjangoSettings {
   readonly usernameField?: string | null;
   /** The user model's EMAIL_FIELD (default "email", when that column exists). */
   readonly emailField?: string | null;
-  readonly sesame: SesameSettings;
 }
-
-export const DEFAULT_SESAME_SETTINGS: SesameSettings = Object.freeze({
-  maxAge: null,
-  oneTime: false,
-  invalidateOnPasswordChange: true,
-  invalidateOnEmailChange: false,
-  packer: null,
-  primaryKeyField: 'pk',
-  key: '',
-  signatureSize: 10,
-});

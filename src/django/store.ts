@@ -1,9 +1,8 @@
 /**
- * Reads users and permissions from the Django database the way django-sesame and Django's
- * ModelBackend see them. A normal user costs two round trips (user row, then permissions);
+ * Reads users and permissions from the Django database the way Django's ORM and ModelBackend
+ * see them. A normal user costs two round trips (user row, then permissions);
  * an active superuser one; content types come from a shared cache.
  */
-import type { PkValue } from '../auth/sesame/packers.js';
 import { SidecastError } from '../errors.js';
 import {
   createContentTypeCache,
@@ -11,6 +10,7 @@ import {
   type ContentTypeCache,
 } from './content-types.js';
 import type { DjangoDb } from './db.js';
+import type { PkValue } from './fields.js';
 import {
   checkTimeZone,
   isoformat,
@@ -27,7 +27,7 @@ import { keyParam, keyText, keyValue, pkFromText, truthy } from './values.js';
 export interface DjangoUser {
   /** str(user.pk): decimal, dashed lowercase UUID, or the text itself. */
   readonly pk: string;
-  /** The SESAME_PRIMARY_KEY_FIELD value (or pk) in the form the sesame packers use. */
+  /** The value of the field credentials name users by (UserLookup.field; the pk by default). */
   readonly lookup: PkValue;
   /** The USERNAME_FIELD value. */
   readonly username: string;
@@ -45,8 +45,8 @@ export interface DjangoStore {
   findUserByUsername(username: string): Promise<DjangoUser | null>;
   /** get_content_types(user) from the websockets guide, with ModelBackend rules (spec B.1, B.2). */
   contentTypeIds(user: DjangoUser): Promise<Set<number>>;
-  /** Sets last_login as django-sesame does for one-time tokens; resolves to its new isoformat. */
-  recordLogin(user: DjangoUser, now?: Date | bigint): Promise<string>;
+  /** Sets last_login as Django's update_last_login does; resolves to its new isoformat. */
+  recordLogin(user: DjangoUser): Promise<string>;
   /** Resolves when the database answers. */
   check(): Promise<void>;
   close(): Promise<void>;
@@ -60,6 +60,11 @@ export interface DjangoStoreOptions {
    * Default 1 s.
    */
   readonly contentTypeRefreshMs?: number;
+  /**
+   * The time recordLogin stamps, in microseconds since the epoch, as timezone.now() gives it.
+   * Default: the system clock. A fixed clock makes the stored bytes comparable with Django's.
+   */
+  readonly clock?: () => bigint;
 }
 
 interface UserRow {
@@ -81,6 +86,7 @@ export function createDjangoStore(
 ): DjangoStore {
   const q = (identifier: string): string => db.quote(identifier);
   const timeZone = settings.timeZone ?? 'UTC';
+  const clock = options.clock ?? nowMicros;
   if (!settings.useTz) checkTimeZone(timeZone);
   const contentTypes: ContentTypeCache = createContentTypeCache(db, {
     ttlMs: options.contentTypeTtlMs,
@@ -183,19 +189,14 @@ WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
       return ids;
     },
 
-    async recordLogin(user, now) {
+    async recordLogin(user) {
       if (updateLastLogin === null) {
         throw new SidecastError(
           'DB_SCHEMA',
-          `table "${model.table}" has no last_login column, which SESAME_ONE_TIME needs`,
+          `table "${model.table}" has no last_login column to record the login in`,
         );
       }
-      const micros =
-        now === undefined
-          ? nowMicros()
-          : typeof now === 'bigint'
-            ? now
-            : BigInt(now.getTime()) * 1000n;
+      const micros = clock();
       const local = wallTime(micros, settings.useTz ? 'UTC' : timeZone);
       // PostgreSQL stores an instant; MySQL and SQLite store the wall time Django would write.
       const stored =

@@ -1,10 +1,11 @@
 /**
  * Resolves AUTH_USER_MODEL to concrete tables and columns: Django's naming rules give the
- * names, introspection confirms them and reveals the field types (which pick the sesame packer).
+ * names, introspection confirms them and reveals the key field types (which decide how a key
+ * is bound in queries and how an authenticator's credentials encode it).
  */
-import type { FieldType } from '../auth/sesame/packers.js';
 import { SidecastError } from '../errors.js';
 import type { DjangoDb } from './db.js';
+import type { FieldType } from './fields.js';
 import {
   describeTable,
   fieldTypeOf,
@@ -25,7 +26,7 @@ export interface UserModel {
   readonly pkColumn: string;
   readonly pkFieldType: FieldType;
   readonly pkEncoding: KeyEncoding;
-  /** SESAME_PRIMARY_KEY_FIELD's column, or the pk column. */
+  /** The column of the field credentials name users by (UserLookup.field); may be the pk's. */
   readonly lookupColumn: string;
   readonly lookupFieldType: FieldType;
   readonly lookupEncoding: KeyEncoding;
@@ -45,6 +46,35 @@ export interface UserModel {
   readonly permissionsTable: string | null;
   readonly permissionsUserColumn: string | null;
 }
+
+/**
+ * How an authenticator's credentials name users, and what it needs of the user model beyond what
+ * Django itself requires. Each authenticator words the errors in its own settings' names.
+ */
+export interface UserLookup {
+  /** The model field credentials carry: "pk" for the primary key, else a field name. */
+  readonly field: string;
+  /** The setting that chose `field`, named when the model has no such column. */
+  readonly fieldSetting: string;
+  /** The setting that needs the EMAIL_FIELD column, when one does; null when none does. */
+  readonly emailNeededBy: string | null;
+  /**
+   * What a key column of a type no Django field maps to is read as: a field type when the
+   * authenticator decides the key's encoding itself, else null to refuse the column.
+   */
+  readonly untypedKeyType: FieldType | null;
+  /** The end of that refusal, after `has type "…", which `: why, and what to set. */
+  readonly untypedKeyRefusal: string;
+}
+
+/** Users named by primary key, as Django's session stores them; nothing more is needed. */
+export const PRIMARY_KEY_LOOKUP: UserLookup = Object.freeze({
+  field: 'pk',
+  fieldSetting: 'the lookup field',
+  emailNeededBy: null,
+  untypedKeyType: null,
+  untypedKeyRefusal: 'no Django key field maps to',
+});
 
 function tableNotFound(table: string): SidecastError {
   return new SidecastError(
@@ -91,16 +121,14 @@ async function fieldTypeFor(
   db: DjangoDb,
   table: string,
   column: ColumnInfo,
-  settings: DjangoSettings,
+  lookup: UserLookup,
 ): Promise<FieldType> {
   const type = fieldTypeOf(column);
   if (type === null) {
-    // An explicit SESAME_PACKER decides the bytes; the value is then bound as text.
-    if (settings.sesame.packer !== null) return 'CharField';
+    if (lookup.untypedKeyType !== null) return lookup.untypedKeyType;
     throw new SidecastError(
       'CONFIG_INVALID',
-      `column "${column.name}" of "${table}" has type "${column.type}", which no django-sesame ` +
-        'packer handles: set SESAME_PACKER',
+      `column "${column.name}" of "${table}" has type "${column.type}", which ${lookup.untypedKeyRefusal}`,
     );
   }
   if (db.dialect === 'sqlite' && type === 'AutoField') {
@@ -118,7 +146,11 @@ async function requireM2m(db: DjangoDb, table: string, userColumn: string): Prom
   requireColumn(columns, table, userColumn, 'the user');
 }
 
-export async function resolveUserModel(db: DjangoDb, settings: DjangoSettings): Promise<UserModel> {
+export async function resolveUserModel(
+  db: DjangoDb,
+  settings: DjangoSettings,
+  lookup: UserLookup = PRIMARY_KEY_LOOKUP,
+): Promise<UserModel> {
   const names = userModelNames(settings.authUserModel, db.dialect, settings.userTable);
   const table = names.table;
   const columns = await requireTable(db, table);
@@ -130,12 +162,11 @@ export async function resolveUserModel(db: DjangoDb, settings: DjangoSettings): 
     );
   }
   const pk = pks[0] as ColumnInfo;
-  const keyField = settings.sesame.primaryKeyField;
-  const lookup =
-    keyField === 'pk' ? pk : requireColumn(columns, table, keyField, 'SESAME_PRIMARY_KEY_FIELD');
-  const pkFieldType = await fieldTypeFor(db, table, pk, settings);
+  const lookupField =
+    lookup.field === 'pk' ? pk : requireColumn(columns, table, lookup.field, lookup.fieldSetting);
+  const pkFieldType = await fieldTypeFor(db, table, pk, lookup);
   const lookupFieldType =
-    lookup === pk ? pkFieldType : await fieldTypeFor(db, table, lookup, settings);
+    lookupField === pk ? pkFieldType : await fieldTypeFor(db, table, lookupField, lookup);
 
   const username = settings.usernameField
     ? requireColumn(columns, table, settings.usernameField, 'USERNAME_FIELD')
@@ -143,11 +174,10 @@ export async function resolveUserModel(db: DjangoDb, settings: DjangoSettings): 
   const email = settings.emailField
     ? requireColumn(columns, table, settings.emailField, 'EMAIL_FIELD')
     : (fieldColumn(columns, 'email') ?? null);
-  if (settings.sesame.invalidateOnEmailChange && email === null) {
-    // django-sesame raises ImproperlyConfigured at import in this case.
+  if (lookup.emailNeededBy !== null && email === null) {
     throw new SidecastError(
       'CONFIG_INVALID',
-      `SESAME_INVALIDATE_ON_EMAIL_CHANGE is on but table "${table}" has no email column`,
+      `${lookup.emailNeededBy} is on but table "${table}" has no email column`,
     );
   }
   const password = requireColumn(columns, table, 'password', 'the password');
@@ -169,9 +199,9 @@ export async function resolveUserModel(db: DjangoDb, settings: DjangoSettings): 
     pkColumn: pk.name,
     pkFieldType,
     pkEncoding: encodingOf(pkFieldType, pk),
-    lookupColumn: lookup.name,
+    lookupColumn: lookupField.name,
     lookupFieldType,
-    lookupEncoding: encodingOf(lookupFieldType, lookup),
+    lookupEncoding: encodingOf(lookupFieldType, lookupField),
     usernameColumn: username.name,
     passwordColumn: password.name,
     emailColumn: email?.name ?? null,

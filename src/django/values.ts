@@ -1,9 +1,9 @@
 /**
- * Conversions between what the drivers return or accept and the values Django and django-sesame
- * work with: key columns (integers, UUIDs native or as 32 hex digits, text, bytes) and booleans.
+ * Conversions between what the drivers return or accept and the values Django works with:
+ * key columns (integers, UUIDs native or as 32 hex digits, text, bytes) and booleans.
  */
-import type { FieldType, PkValue } from '../auth/sesame/packers.js';
 import type { Dialect } from './db.js';
+import type { FieldType, PkValue } from './fields.js';
 import type { KeyEncoding } from './user-model.js';
 
 /** Booleans arrive as true, 1 (MySQL, SQLite) or, from some drivers, '1' / 't'. */
@@ -58,7 +58,7 @@ export function keyParam(
   }
 }
 
-/** A key column value as the packers see it. */
+/** A key column value as a PkValue, the form credentials decode keys into. */
 export function keyValue(raw: unknown, encoding: KeyEncoding): PkValue {
   switch (encoding) {
     case 'integer':

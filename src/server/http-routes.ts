@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertPublishable } from '../event.js';
-import { isSidecastError, SidecastError } from '../errors.js';
+import { headersOf, isSidecastError, SidecastError, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { checkBearer, MAX_AUTHORIZATION_LENGTH, type BearerVerdict } from './bearer.js';
@@ -48,25 +48,14 @@ const BEARER_REFUSALS: Readonly<Record<Exclude<BearerVerdict, 'ok'>, (what: stri
   too_long: () => `Authorization header longer than ${MAX_AUTHORIZATION_LENGTH} bytes`,
 };
 
-/** Answers 401 unless the request carries the key; returns whether it did. */
-function authorized(
-  request: IncomingMessage,
-  response: ServerResponse,
-  key: string,
-  what: 'publish' | 'metrics',
-): boolean {
+/** Throws unless the request carries the key. */
+function requireKey(request: IncomingMessage, key: string, what: 'publish' | 'metrics'): void {
   const verdict = checkBearer(request.headers.authorization, key);
-  if (verdict === 'ok') return true;
-  sendJson(
-    response,
-    401,
-    {
-      error: what === 'publish' ? 'PUBLISH_REFUSED' : 'METRICS_REFUSED',
-      message: BEARER_REFUSALS[verdict](what),
-    },
-    { 'www-authenticate': 'Bearer' },
+  if (verdict === 'ok') return;
+  throw new SidecastError(
+    what === 'publish' ? 'PUBLISH_UNAUTHORIZED' : 'METRICS_UNAUTHORIZED',
+    BEARER_REFUSALS[verdict](what),
   );
-  return false;
 }
 
 /**
@@ -90,18 +79,12 @@ async function readBody(request: IncomingMessage, maxBytes: number): Promise<str
   }
   const body = Buffer.concat(chunks);
   // Decoding would silently turn bad bytes into U+FFFD, so subscribers would get other bytes.
-  if (!isUtf8(body)) throw new SidecastError('EVENT_INVALID', 'body is not UTF-8', { status: 400 });
+  if (!isUtf8(body)) throw new SidecastError('EVENT_INVALID', 'body is not UTF-8');
   return body.toString('utf8');
 }
 
 function tooLarge(maxBytes: number): SidecastError {
-  return new SidecastError('PUBLISH_REFUSED', `request body is larger than ${maxBytes} bytes`, {
-    status: 413,
-  });
-}
-
-function refuse(status: number, message: string): SidecastError {
-  return new SidecastError('PUBLISH_REFUSED', message, { status });
+  return new SidecastError('BODY_TOO_LARGE', `request body is larger than ${maxBytes} bytes`);
 }
 
 /**
@@ -143,7 +126,7 @@ function payloadsOf(body: string, maxEventBytes: number): string[] {
   try {
     parsed = JSON.parse(body);
   } catch {
-    throw new SidecastError('EVENT_INVALID', 'body is not valid JSON', { status: 400 });
+    throw new SidecastError('EVENT_INVALID', 'body is not valid JSON');
   }
   if (!Array.isArray(parsed)) {
     assertPublishable(body, maxEventBytes);
@@ -151,15 +134,13 @@ function payloadsOf(body: string, maxEventBytes: number): string[] {
   }
   const payloads = arrayElements(body);
   if (payloads.length === 0)
-    throw new SidecastError('EVENT_INVALID', 'empty array: no events to publish', { status: 400 });
+    throw new SidecastError('EVENT_INVALID', 'empty array: no events to publish');
   payloads.forEach((payload, index) => {
     try {
       assertPublishable(payload, maxEventBytes);
     } catch (error) {
       if (!isSidecastError(error)) throw error;
-      throw new SidecastError(error.code, `event ${index}: ${error.message}`, {
-        status: error.status ?? 400,
-      });
+      throw new SidecastError(error.kind, `event ${index}: ${error.message}`, { cause: error });
     }
   });
   return payloads;
@@ -170,12 +151,20 @@ async function handlePublish(
   response: ServerResponse,
   context: RouteContext,
 ): Promise<void> {
-  if (context.publishKey === '')
-    throw refuse(404, 'POST /publish is disabled: set SIDECAST_PUBLISH_KEY to enable it');
-  if (!authorized(request, response, context.publishKey, 'publish')) return;
+  if (context.publishKey === '') {
+    throw new SidecastError(
+      'PUBLISH_DISABLED',
+      'POST /publish is disabled: set SIDECAST_PUBLISH_KEY to enable it',
+    );
+  }
+  requireKey(request, context.publishKey, 'publish');
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json')
-    throw refuse(415, `content-type must be application/json, got ${type ? `"${type}"` : 'none'}`);
+  if (type !== 'application/json') {
+    throw new SidecastError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `content-type must be application/json, got ${type ? `"${type}"` : 'none'}`,
+    );
+  }
   const body = await readBody(request, maxBodyBytes(context.maxEventBytes));
   const payloads = payloadsOf(body, context.maxEventBytes);
   for (const payload of payloads) await context.publish(payload);
@@ -190,7 +179,7 @@ export function createRequestHandler(context: RouteContext) {
       if (request.method === 'POST' && path === '/publish')
         return handlePublish(request, response, context);
       if (request.method !== 'GET' && request.method !== 'HEAD')
-        throw refuse(405, 'method not allowed');
+        throw new SidecastError('METHOD_NOT_ALLOWED', 'method not allowed');
       if (path === '/healthz') return sendJson(response, 200, { status: 'ok' });
       if (path === '/readyz') {
         const readiness = await context.readiness();
@@ -200,11 +189,7 @@ export function createRequestHandler(context: RouteContext) {
         });
       }
       if (path === '/metrics') {
-        if (
-          context.metricsKey !== '' &&
-          !authorized(request, response, context.metricsKey, 'metrics')
-        )
-          return;
+        if (context.metricsKey !== '') requireKey(request, context.metricsKey, 'metrics');
         const text = await context.metrics.scrape();
         response.writeHead(200, { 'content-type': context.metrics.registry.contentType });
         response.end(text);
@@ -219,11 +204,16 @@ export function createRequestHandler(context: RouteContext) {
       if (isSidecastError(error) && error.status !== undefined) {
         if (error.status >= 500)
           context.logger.warn({ code: error.code, err: error.message }, 'publish failed');
-        sendJson(response, error.status, { error: error.code, message: error.message });
+        sendJson(
+          response,
+          error.status,
+          { error: error.code, message: error.message },
+          headersOf(error.kind),
+        );
         return;
       }
       context.logger.error({ err: error }, 'request failed');
-      sendJson(response, 500, { error: 'INTERNAL', message: 'internal error' });
+      sendJson(response, statusOf('INTERNAL'), { error: 'INTERNAL', message: 'internal error' });
     });
   };
 }

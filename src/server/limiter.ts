@@ -1,3 +1,5 @@
+import { SidecastError } from '../errors.js';
+
 /**
  * Runs at most `concurrency` tasks at once; the others wait in arrival order. Keeps an
  * authentication storm from opening more database work than the pool can answer.
@@ -14,7 +16,9 @@ export interface Limiter {
 }
 
 function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+  if (signal.reason instanceof Error) return signal.reason;
+  // Whoever aborts gives an Error (sidecast always does); anything else is a caller's mistake.
+  return new SidecastError('INTERNAL', 'aborted', { cause: signal.reason });
 }
 
 export function createLimiter(concurrency: number): Limiter {

@@ -1,7 +1,13 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData } from 'ws';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { Authenticator, Credential } from '../auth/authenticator.js';
 import type { OptionValues } from '../config.js';
 import { authUnavailable, CloseCodes, isSidecastError } from '../errors.js';
 import { createLogLimiter, type Logger } from '../log.js';
@@ -153,7 +159,7 @@ export function createSidecastServer(
       const connection = new Connection(ws, socket, batcher, connectionLimits, closeSlow);
       connections.add(connection);
       metrics.connections.inc();
-      accept(connection);
+      accept(connection, request.headers);
     });
     // ws answers a malformed handshake (method, key, version) itself, ending the socket.
     if (!opened && socket.writableEnded) {
@@ -185,10 +191,11 @@ export function createSidecastServer(
     connection.state = 'closed';
   }
 
-  function accept(connection: Connection): void {
+  function accept(connection: Connection, headers: IncomingHttpHeaders): void {
     const { ws } = connection;
-    // Released once authentication settles (below): an idle connection keeps neither.
+    // Released once authentication settles (below): an idle connection keeps none of these.
     let authentication: AbortController | undefined = new AbortController();
+    let upgradeHeaders: IncomingHttpHeaders | undefined = headers;
     // One deadline covers both steps: sending the token, then the database answering for it.
     let deadline: NodeJS.Timeout | undefined = setTimeout(() => {
       if (connection.state === 'awaiting-token') {
@@ -223,24 +230,24 @@ export function createSidecastServer(
       // After the token, text from the client carries no meaning: it is read and discarded.
       if (connection.state !== 'awaiting-token' || connection.closing) return;
       connection.state = 'authenticating';
-      void authenticate(connection, data.toString(), authentication!.signal, deadline!).finally(
-        () => {
-          authentication = undefined;
-          deadline = undefined;
-        },
-      );
+      const credential: Credential = { token: data.toString(), headers: upgradeHeaders! };
+      void authenticate(connection, credential, authentication!.signal, deadline!).finally(() => {
+        authentication = undefined;
+        deadline = undefined;
+        upgradeHeaders = undefined;
+      });
     });
   }
 
   async function authenticate(
     connection: Connection,
-    token: string,
+    credential: Credential,
     signal: AbortSignal,
     deadline: NodeJS.Timeout,
   ): Promise<void> {
     const started = performance.now();
     try {
-      const principal = await limiter.run(() => authenticator.authenticate(token), signal);
+      const principal = await limiter.run(() => authenticator.authenticate(credential), signal);
       clearTimeout(deadline);
       metrics.authSeconds.observe((performance.now() - started) / 1000);
       metrics.authentications.inc({ outcome: 'success' });

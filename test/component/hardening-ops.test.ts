@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { startSidecast, type Sidecast } from '../../src/app.js';
-import type { Authenticator, Principal } from '../../src/auth/authenticator.js';
+import type { Authenticator, Credential, Principal } from '../../src/auth/authenticator.js';
 import { authFailed, authUnavailable, SidecastError } from '../../src/errors.js';
 import { connectClient } from '../support/client.js';
 import { metric, scrapeMetrics } from '../support/metrics.js';
@@ -19,7 +19,7 @@ function scriptedAuthenticator(): Authenticator & {
     running: 0,
     peak: 0,
     healthy: true,
-    async authenticate(token: string): Promise<Principal> {
+    async authenticate({ token }: Credential): Promise<Principal> {
       self.running++;
       self.peak = Math.max(self.peak, self.running);
       try {

@@ -210,7 +210,7 @@ CASES.forEach(({ dialect, userModel }, index) => {
         // Inactive users cannot authenticate; Django gives them no content type either.
         fromDjango[username] = active ? djangoIds : djangoIds.length === 0 ? 'refused' : djangoIds;
         try {
-          const principal = await authenticator.authenticate(token);
+          const principal = await authenticator.authenticate({ token, headers: {} });
           assert.equal(principal.userId, pk, `${username}: pk (seed ${SEED})`);
           assert.equal(principal.username, username);
           fromSidecast[username] = [...principal.contentTypeIds].sort((a, b) => a - b);
@@ -250,7 +250,10 @@ CASES.forEach(({ dialect, userModel }, index) => {
       // sidecast re-reads django_content_type at most once a second.
       await sleep(1100);
       await compareAll([user.username]);
-      const principal = await authenticator.authenticate(accounts[user.username]!.token);
+      const principal = await authenticator.authenticate({
+        token: accounts[user.username]!.token,
+        headers: {},
+      });
       assert.ok(principal.contentTypeIds.has(late!));
     });
   });

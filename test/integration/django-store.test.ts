@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { FieldType, PkValue } from '../../src/auth/sesame/packers.js';
+import { sesameUserLookup } from '../../src/auth/sesame/settings.js';
 import { isSidecastError } from '../../src/errors.js';
 import { openDjangoDb, type DjangoDb } from '../../src/django/db.js';
+import type { FieldType, PkValue } from '../../src/django/fields.js';
 import type { DjangoSettings } from '../../src/django/settings.js';
 import { createDjangoStore, type DjangoStore } from '../../src/django/store.js';
 import { resolveUserModel } from '../../src/django/user-model.js';
@@ -215,8 +216,13 @@ for (const server of SERVERS) {
     });
 
     /** Stores share the test's pool, so they are never closed one by one. */
-    async function storeFor(settings: DjangoSettings): Promise<DjangoStore> {
-      return createDjangoStore(db, await resolveUserModel(db, settings), settings);
+    async function storeFor(settings: DjangoSettings, clock?: () => bigint): Promise<DjangoStore> {
+      return createDjangoStore(
+        db,
+        await resolveUserModel(db, settings),
+        settings,
+        clock ? { clock } : {},
+      );
     }
 
     void test('contentTypeIds equals get_content_types() for every fixture user', async () => {
@@ -313,7 +319,7 @@ for (const server of SERVERS) {
           authUserModel: c.model,
           sesame: { ...defaults.sesame, primaryKeyField: c.keyField ?? 'pk' },
         });
-        const model = await resolveUserModel(db, settings);
+        const model = await resolveUserModel(db, settings, sesameUserLookup(settings.sesame));
         assert.equal(model.lookupFieldType, c.type, c.model);
         const store = createDjangoStore(db, model, settings);
         const user = await store.findUser(c.lookup);
@@ -354,27 +360,33 @@ for (const server of SERVERS) {
         server.dialect === 'postgres'
           ? `SELECT to_char(last_login AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS v FROM auth_user WHERE id = ?`
           : `SELECT DATE_FORMAT(last_login, '%Y-%m-%d %H:%i:%s.%f') AS v FROM auth_user WHERE id = ?`;
-      const utc = await storeFor(djangoSettings());
+      const utc = await storeFor(djangoSettings(), () => 1717243200250001n);
       const user = await utc.findUser(504n);
       assert.ok(user);
-      const iso = await utc.recordLogin(user, 1717243200250001n);
+      const iso = await utc.recordLogin(user);
       assert.equal(iso, '2024-06-01T12:00:00.250001+00:00');
       assert.deepEqual(await db.query(raw, [504n]), [{ v: '2024-06-01 12:00:00.250001' }]);
       assert.equal((await utc.findUser(504n))?.lastLogin, iso);
 
       // USE_TZ = False: naive local time in TIME_ZONE, which MySQL stores as such.
-      const paris = await storeFor(djangoSettings({ useTz: false, timeZone: 'Europe/Paris' }));
-      const local = await paris.recordLogin(user, 1717243200000000n);
+      const paris = await storeFor(
+        djangoSettings({ useTz: false, timeZone: 'Europe/Paris' }),
+        () => 1717243200000000n,
+      );
+      const local = await paris.recordLogin(user);
       assert.equal(local, '2024-06-01T14:00:00');
       assert.equal((await paris.findUser(504n))?.lastLogin, local);
       const stored =
         server.dialect === 'postgres' ? '2024-06-01 12:00:00.000000' : '2024-06-01 14:00:00.000000';
       assert.deepEqual(await db.query(raw, [504n]), [{ v: stored }]);
 
-      const uuids = await storeFor(djangoSettings({ authUserModel: 'vecapp.UUIDUser' }));
+      const uuids = await storeFor(
+        djangoSettings({ authUserModel: 'vecapp.UUIDUser' }),
+        () => 1717243200000009n,
+      );
       const uuidy = await uuids.findUser(UUID);
       assert.ok(uuidy);
-      const again = await uuids.recordLogin(uuidy, 1717243200000009n);
+      const again = await uuids.recordLogin(uuidy);
       assert.equal((await uuids.findUser(UUID))?.lastLogin, again);
     });
 

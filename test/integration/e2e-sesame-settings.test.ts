@@ -198,7 +198,10 @@ for (const settingsCase of CASES) {
         async verdicts(token, chosen = standard) {
           const django = await site.driver.getUser({ token });
           try {
-            return { django, sidecast: (await chosen.authenticate(token)).username };
+            return {
+              django,
+              sidecast: (await chosen.authenticate({ token, headers: {} })).username,
+            };
           } catch (error) {
             if (!isSidecastError(error, 'AUTH_FAILED')) throw error;
             return { django, sidecast: null };

@@ -14,7 +14,10 @@ import { Redis } from 'ioredis';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { createSesameAuthenticator } from '../../src/auth/sesame/authenticator.js';
 import { createDjangoSqlite } from '../../src/demo/schema.js';
-import { DEFAULT_SESAME_SETTINGS, type DjangoSettings } from '../../src/django/settings.js';
+import {
+  DEFAULT_SESAME_SETTINGS,
+  type DjangoSesameSettings,
+} from '../../src/auth/sesame/settings.js';
 import { createRedisServer, type RedisServer } from '../support/faults.js';
 import { connectClient, upgradeStatus } from '../support/client.js';
 import { metric, metricReaches } from '../support/metrics.js';
@@ -25,7 +28,7 @@ import { waitFor } from '../support/wait.js';
 const INVALID_EVENTS = 50_000;
 const BAD_TOKENS = 400;
 
-const django: DjangoSettings = {
+const django: DjangoSesameSettings = {
   secretKey: randomBytes(24).toString('hex'),
   secretKeyFallbacks: [],
   authUserModel: 'auth.User',

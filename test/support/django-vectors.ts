@@ -4,7 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { DjangoDb } from '../../src/django/db.js';
-import { DEFAULT_SESAME_SETTINGS, type DjangoSettings } from '../../src/django/settings.js';
+import {
+  DEFAULT_SESAME_SETTINGS,
+  type DjangoSesameSettings,
+} from '../../src/auth/sesame/settings.js';
 
 const VECTORS_URL = new URL('../fixtures/sesame_v2.json', import.meta.url);
 
@@ -127,7 +130,9 @@ export async function insertRows(db: DjangoDb, rows: readonly Insert[]): Promise
   }
 }
 
-export function djangoSettings(overrides: Partial<DjangoSettings> = {}): DjangoSettings {
+export function djangoSettings(
+  overrides: Partial<DjangoSesameSettings> = {},
+): DjangoSesameSettings {
   return {
     secretKey: 'django-insecure-test',
     secretKeyFallbacks: [],

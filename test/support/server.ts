@@ -23,7 +23,7 @@ export function tableAuthenticator(
   const table = new Map(Object.entries(users));
   return {
     calls: 0,
-    async authenticate(token) {
+    async authenticate({ token }) {
       this.calls++;
       const principal = table.get(token);
       if (!principal) throw authFailed('unknown test token');

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
-import type { PkValue } from '../../src/auth/sesame/packers.js';
+import { sesameUserLookup } from '../../src/auth/sesame/settings.js';
 import { isSidecastError } from '../../src/errors.js';
 import { openDjangoDb, type DjangoDb } from '../../src/django/db.js';
+import type { PkValue } from '../../src/django/fields.js';
 import { createDjangoStore } from '../../src/django/store.js';
 import { resolveUserModel } from '../../src/django/user-model.js';
 import {
@@ -181,7 +182,7 @@ void test('every token case user reads back as the ORM returned it', async () =>
         primaryKeyField: first.sesame_effective.PRIMARY_KEY_FIELD,
       },
     });
-    const model = await resolveUserModel(db, settings);
+    const model = await resolveUserModel(db, settings, sesameUserLookup(settings.sesame));
     assert.equal(model.table, first.user_model_table);
     assert.equal(model.lookupFieldType, first.pk_field_internal_type, config);
     const store = createDjangoStore(db, model, settings);
@@ -261,12 +262,15 @@ void test('recordLogin writes what Django writes and findUser reads it back', as
     const db = await databaseFor('A_auth_user_use_tz_true');
     await insertRows(db, permissionRows(vectors.permissions));
     const settings = djangoSettings({ useTz, timeZone: 'Europe/Paris' });
-    const store = createDjangoStore(db, await resolveUserModel(db, settings), settings);
+    const stamp = typeof now === 'bigint' ? now : BigInt(now.getTime()) * 1000n;
+    const store = createDjangoStore(db, await resolveUserModel(db, settings), settings, {
+      clock: () => stamp,
+    });
     try {
       const user = await store.findUserByUsername('direct');
       assert.ok(user);
       assert.equal(user.lastLogin, null);
-      assert.equal(await store.recordLogin(user, now), iso);
+      assert.equal(await store.recordLogin(user), iso);
       const rows = await db.query<{ last_login: string }>(
         'SELECT last_login FROM auth_user WHERE id = ?',
         [BigInt(user.pk)],
@@ -305,14 +309,12 @@ void test('missing tables are DB_SCHEMA errors that say what to check', async ()
         isSidecastError(error, 'DB_SCHEMA') &&
         error.message.startsWith('table "vecapp_bigautouser_user_permissions" not found'),
     );
+    const publicIdSettings = djangoSettings({
+      authUserModel: 'vecapp.BigAutoUser',
+      sesame: { ...djangoSettings().sesame, primaryKeyField: 'public_id' },
+    });
     await assert.rejects(
-      resolveUserModel(
-        partial,
-        djangoSettings({
-          authUserModel: 'vecapp.BigAutoUser',
-          sesame: { ...djangoSettings().sesame, primaryKeyField: 'public_id' },
-        }),
-      ),
+      resolveUserModel(partial, publicIdSettings, sesameUserLookup(publicIdSettings.sesame)),
       (error) => isSidecastError(error, 'DB_SCHEMA') && /public_id/.test(error.message),
     );
   } finally {

@@ -8,19 +8,14 @@ import {
   type TokenCodec,
 } from '../../src/auth/sesame/codec.js';
 import { deriveSigningKey, keyMaterial } from '../../src/auth/sesame/keys.js';
-import {
-  packerForField,
-  packerForPath,
-  selectPacker,
-  type FieldType,
-  type PkValue,
-} from '../../src/auth/sesame/packers.js';
+import { packerForField, packerForPath, selectPacker } from '../../src/auth/sesame/packers.js';
 import { revocationKey } from '../../src/auth/sesame/revocation.js';
 import {
   DEFAULT_SESAME_SETTINGS,
-  type DjangoSettings,
+  type DjangoSesameSettings,
   type SesameSettings,
-} from '../../src/django/settings.js';
+} from '../../src/auth/sesame/settings.js';
+import type { FieldType, PkValue } from '../../src/django/fields.js';
 import { isSidecastError } from '../../src/errors.js';
 
 const NOW = 1717243200.25;
@@ -30,7 +25,10 @@ const USER: SesameUser = {
   lastLogin: null,
 };
 
-function settings(sesame: Partial<SesameSettings> = {}, fallbacks: string[] = []): DjangoSettings {
+function settings(
+  sesame: Partial<SesameSettings> = {},
+  fallbacks: string[] = [],
+): DjangoSesameSettings {
   return {
     secretKey: 'unit-test-secret',
     secretKeyFallbacks: fallbacks,

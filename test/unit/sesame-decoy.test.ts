@@ -15,13 +15,13 @@ import { findTokenUser, type TokenUserCheck } from '../../src/auth/sesame/authen
 import { createTokenCodec, type TokenCodec } from '../../src/auth/sesame/codec.js';
 import { selectPacker } from '../../src/auth/sesame/packers.js';
 import { decoyUser, revocationKey, type SesameUser } from '../../src/auth/sesame/revocation.js';
-import { createDjangoSqlite } from '../../src/demo/schema.js';
-import { openDjangoDb } from '../../src/django/db.js';
 import {
   DEFAULT_SESAME_SETTINGS,
-  type DjangoSettings,
+  type DjangoSesameSettings,
   type SesameSettings,
-} from '../../src/django/settings.js';
+} from '../../src/auth/sesame/settings.js';
+import { createDjangoSqlite } from '../../src/demo/schema.js';
+import { openDjangoDb } from '../../src/django/db.js';
 import { createDjangoStore, type DjangoStore } from '../../src/django/store.js';
 import { resolveUserModel } from '../../src/django/user-model.js';
 import { isSidecastError } from '../../src/errors.js';
@@ -35,7 +35,7 @@ interface Recorded {
 }
 
 describe('refusing a token for an unknown or inactive user', () => {
-  const django: DjangoSettings = {
+  const django: DjangoSesameSettings = {
     secretKey: 'decoy-test-secret',
     secretKeyFallbacks: ['an-older-secret'],
     authUserModel: 'auth.User',

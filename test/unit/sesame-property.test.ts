@@ -7,8 +7,9 @@ import {
   type SesameUser,
   type TokenCodec,
 } from '../../src/auth/sesame/codec.js';
-import { packerForField, type FieldType, type PkValue } from '../../src/auth/sesame/packers.js';
-import { DEFAULT_SESAME_SETTINGS } from '../../src/django/settings.js';
+import { packerForField } from '../../src/auth/sesame/packers.js';
+import { DEFAULT_SESAME_SETTINGS } from '../../src/auth/sesame/settings.js';
+import type { FieldType, PkValue } from '../../src/django/fields.js';
 
 const NOW = 1717243200;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

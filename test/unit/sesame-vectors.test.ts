@@ -11,9 +11,10 @@ import {
   type SesameUser,
 } from '../../src/auth/sesame/codec.js';
 import { deriveVerificationKeys, keyMaterial, sign } from '../../src/auth/sesame/keys.js';
-import { selectPacker, type FieldType, type PkValue } from '../../src/auth/sesame/packers.js';
+import { selectPacker } from '../../src/auth/sesame/packers.js';
 import { revocationKey } from '../../src/auth/sesame/revocation.js';
-import type { DjangoSettings, SesameSettings } from '../../src/django/settings.js';
+import type { DjangoSesameSettings, SesameSettings } from '../../src/auth/sesame/settings.js';
+import type { FieldType, PkValue } from '../../src/django/fields.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Row = Record<string, Json>;
@@ -98,7 +99,7 @@ function sesameSettings(effective: Row): SesameSettings {
   };
 }
 
-function djangoSettings(c: TokenCase): DjangoSettings {
+function djangoSettings(c: TokenCase): DjangoSesameSettings {
   return {
     secretKey: c.inputs.SECRET_KEY,
     secretKeyFallbacks: c.inputs.SECRET_KEY_FALLBACKS,
@@ -109,7 +110,7 @@ function djangoSettings(c: TokenCase): DjangoSettings {
 }
 
 /** override_settings as the vectors record it: only these names ever change. */
-function withOverrides(base: DjangoSettings, overrides: Row = {}): DjangoSettings {
+function withOverrides(base: DjangoSesameSettings, overrides: Row = {}): DjangoSesameSettings {
   let { secretKey, secretKeyFallbacks, sesame } = base;
   for (const [name, value] of Object.entries(overrides)) {
     if (name === 'SECRET_KEY') secretKey = value as string;
@@ -320,7 +321,7 @@ for (const legacy of vectors.legacy_key_derivation_django_sesame_3_0.cases) {
 void test('the v1 token is rejected before any lookup', () => {
   for (const v1 of vectors.v1_tokens) {
     const sesame = sesameSettings(v1.inputs.sesame_effective);
-    const django: DjangoSettings = {
+    const django: DjangoSesameSettings = {
       secretKey: v1.inputs.SECRET_KEY,
       secretKeyFallbacks: [],
       authUserModel: 'auth.User',

@@ -1,16 +1,15 @@
 import type { Authenticator, Principal } from '../authenticator.js';
 import { authFailed, authUnavailable, isSidecastError, SidecastError } from '../../errors.js';
-import { openDjangoDb } from '../../django/db.js';
-import type { DjangoSettings } from '../../django/settings.js';
-import { createDjangoStore, type DjangoStore, type DjangoUser } from '../../django/store.js';
-import { resolveUserModel } from '../../django/user-model.js';
+import type { DjangoStore, DjangoUser } from '../../django/store.js';
+import { openDjangoUsers, type DjangoUsers } from '../../django/users.js';
 import { createTokenCodec, type DecodeResult, type TokenCodec } from './codec.js';
 import { selectPacker } from './packers.js';
 import { decoyUser, type SesameUser } from './revocation.js';
+import { sesameUserLookup, type DjangoSesameSettings } from './settings.js';
 
 export interface SesameAuthenticatorOptions {
   readonly databaseUrl: string;
-  readonly django: DjangoSettings;
+  readonly django: DjangoSesameSettings;
   /** django-sesame scope the tokens were made for ("" by default, as in the guide). */
   readonly scope: string;
   readonly poolSize?: number;
@@ -61,27 +60,40 @@ export async function findTokenUser(
 }
 
 /**
- * Validates django-sesame v2 tokens the way sesame.utils.get_user does, reading the Django
- * database directly, then computes the content types the user may view or change.
- * Opening it fails fast when the database is unreachable or lacks Django's tables.
+ * Validates django-sesame v2 tokens (the credential's token) the way sesame.utils.get_user does,
+ * reading the Django database directly, then computes the content types the user may view or
+ * change. Opening it fails fast when the database is unreachable or lacks Django's tables.
  */
 export async function createSesameAuthenticator(
   options: SesameAuthenticatorOptions,
 ): Promise<SesameAuthenticator> {
   const { django, scope } = options;
-  const db = await openDjangoDb(options.databaseUrl, { poolSize: options.poolSize ?? 8 });
-  let store: DjangoStore;
+  const store: DjangoUsers = await openDjangoUsers(options.databaseUrl, django, {
+    poolSize: options.poolSize ?? 8,
+    lookup: sesameUserLookup(django.sesame),
+  });
   let codec: TokenCodec;
   try {
-    const model = await resolveUserModel(db, django);
-    codec = createTokenCodec(django, selectPacker(django.sesame.packer, model.lookupFieldType));
-    store = createDjangoStore(db, model, django);
+    const packer = selectPacker(django.sesame.packer, store.model.lookupFieldType);
+    codec = createTokenCodec(django, packer);
   } catch (error) {
-    await db.close();
+    await store.close();
     throw error;
   }
 
   const check: TokenUserCheck = { store, codec, scope, decoy: decoyUser() };
+
+  /** A one-time token is spent by moving last_login, which its signature covers. */
+  async function recordOneTimeLogin(user: DjangoUser): Promise<void> {
+    if (store.model.lastLoginColumn === null) {
+      throw new SidecastError(
+        'DB_SCHEMA',
+        `table "${store.model.table}" has no last_login column, which SESAME_ONE_TIME needs`,
+      );
+    }
+    // No clock argument: the store stamps microseconds, as timezone.now() does; a Date would drop them.
+    await store.recordLogin(user);
+  }
 
   async function principalOf(user: DjangoUser): Promise<Principal> {
     const contentTypeIds = await store.contentTypeIds(user);
@@ -89,13 +101,12 @@ export async function createSesameAuthenticator(
   }
 
   return {
-    async authenticate(token) {
+    async authenticate({ token }) {
       const decoded = codec.decode(token, nowSeconds());
       if (!decoded.ok) throw authFailed(decoded.reason);
       return guarded(async () => {
         const user = await findTokenUser(check, decoded);
-        // No clock argument: the store stamps microseconds, as timezone.now() does; a Date would drop them.
-        if (django.sesame.oneTime) await store.recordLogin(user);
+        if (django.sesame.oneTime) await recordOneTimeLogin(user);
         return principalOf(user);
       });
     },

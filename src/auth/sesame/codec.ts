@@ -3,11 +3,12 @@
  * user lookup, the way sesame.tokens_v2.parse_token does (spec A.7, A.8), and create them.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { DjangoSettings, SesameSettings } from '../../django/settings.js';
+import type { PkValue } from '../../django/fields.js';
 import { SidecastError } from '../../errors.js';
 import { assertSignatureSize, deriveVerificationKeys, sign, type KeyDerivation } from './keys.js';
-import type { Packer, PkValue } from './packers.js';
+import type { Packer } from './packers.js';
 import { revocationKey, type SesameUser } from './revocation.js';
+import type { DjangoSesameSettings, SesameSettings } from './settings.js';
 
 export { revocationKey, type SesameUser } from './revocation.js';
 
@@ -81,7 +82,7 @@ class SesameTokenCodec implements TokenCodec {
   readonly #signatureSize: number;
   readonly #timestampSize: number;
 
-  constructor(django: DjangoSettings, packer: Packer, derivation: KeyDerivation) {
+  constructor(django: DjangoSesameSettings, packer: Packer, derivation: KeyDerivation) {
     assertSignatureSize(django.sesame.signatureSize);
     this.#sesame = django.sesame;
     this.#packer = packer;
@@ -176,7 +177,7 @@ class SesameTokenCodec implements TokenCodec {
  * The packer must be the one the project's settings select (see selectPacker).
  */
 export function createTokenCodec(
-  django: DjangoSettings,
+  django: DjangoSesameSettings,
   packer: Packer,
   options: TokenCodecOptions = {},
 ): TokenCodec {

@@ -2,8 +2,8 @@
  * BLAKE2b key derivation and signing for django-sesame v2 tokens (spec A.2, A.6).
  */
 import { blake2b } from '@noble/hashes/blake2.js';
-import type { DjangoSettings, SesameSettings } from '../../django/settings.js';
 import { SidecastError } from '../../errors.js';
+import type { DjangoSesameSettings, SesameSettings } from './settings.js';
 
 /**
  * django-sesame 3.1 added SESAME_PRIMARY_KEY_FIELD to the key material, which changed every
@@ -48,7 +48,7 @@ export function deriveSigningKey(
 
 /** SECRET_KEY's key first (the one that signs), then one per SECRET_KEY_FALLBACKS entry. */
 export function deriveVerificationKeys(
-  django: DjangoSettings,
+  django: DjangoSesameSettings,
   derivation: KeyDerivation = 'current',
 ): Uint8Array[] {
   return [django.secretKey, ...django.secretKeyFallbacks].map((secret) =>

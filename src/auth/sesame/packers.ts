@@ -2,25 +2,8 @@
  * django-sesame packers: how a user's primary key is written at the start of a v2 token.
  * Each packer mirrors one class of `sesame.packers`, byte for byte (spec A.3).
  */
+import type { FieldType, PkValue } from '../../django/fields.js';
 import { SidecastError } from '../../errors.js';
-
-/** Integers as bigint, UUIDs as lowercase dashed text, CharField/TextField as text, BinaryField as bytes. */
-export type PkValue = bigint | string | Uint8Array;
-
-export type FieldType =
-  | 'AutoField'
-  | 'IntegerField'
-  | 'PositiveIntegerField'
-  | 'BigAutoField'
-  | 'BigIntegerField'
-  | 'PositiveBigIntegerField'
-  | 'SmallAutoField'
-  | 'SmallIntegerField'
-  | 'PositiveSmallIntegerField'
-  | 'UUIDField'
-  | 'CharField'
-  | 'TextField'
-  | 'BinaryField';
 
 export interface UnpackedPk {
   readonly value: PkValue;

@@ -3,8 +3,8 @@
  * changing it revokes every token of that user (spec A.5).
  */
 import { randomBytes } from 'node:crypto';
-import type { SesameSettings } from '../../django/settings.js';
 import { SidecastError } from '../../errors.js';
+import type { SesameSettings } from './settings.js';
 
 /** The user columns a token depends on, as Django's ORM would return them. */
 export interface SesameUser {
