@@ -3,11 +3,11 @@ import type { Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/create-authenticator.js';
 import type { DjangoSesameSettings } from './auth/sesame/settings.js';
 import type { Bus } from './bus/bus.js';
-import { createBus } from './bus/create-bus.js';
+import { BUS_OPTIONS, createBus } from './bus/create-bus.js';
 import type { OptionValues } from './config.js';
 import { createLogger, createLogLimiter, logLinesDropped, type Logger } from './log.js';
 import { SidecastError } from './errors.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, type Metrics, type ScrapeScope } from './metrics.js';
 import type { Readiness } from './server/http-routes.js';
 import { createSidecastServer, SERVER_OPTIONS, type SidecastServer } from './server/server.js';
 
@@ -16,9 +16,7 @@ export const SERVE_OPTIONS = [
   'django-db',
   'auth',
   'scope',
-  'bus',
-  'redis',
-  'channel',
+  ...BUS_OPTIONS,
   'wait-for-bus',
   ...SERVER_OPTIONS,
   'log-level',
@@ -40,6 +38,8 @@ export interface StartOptions {
    * An unreachable database always fails start-up: the authenticator must read the user model.
    */
   readonly waitForServices?: boolean;
+  /** What /metrics describes: this process ('local', the default) or every worker ('workers'). */
+  readonly scrape?: ScrapeScope;
 }
 
 export interface Sidecast {
@@ -90,6 +90,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
   const metrics = createMetrics({
     busReady: () => bus.status().ready,
     logLinesDropped: () => logLinesDropped(logger),
+    scrape: start.scrape ?? 'local',
   });
   const authenticator =
     start.authenticator ?? (await createAuthenticator(options, required(start.django)));
@@ -116,9 +117,9 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
           { bus: options.bus, outageSeconds: (Date.now() - downSince) / 1000 },
           'bus answering again',
         ),
-      onDropped: (reason) => {
-        metrics.dropped.inc({ reason: 'not_utf8' });
-        dropLog.log('warn', reason, { reason }, 'event dropped');
+      onDropped: (reason, detail) => {
+        metrics.dropped.inc({ reason });
+        dropLog.log('warn', detail, { reason: detail }, 'event dropped');
       },
     });
   // Called only once the server below is listening.

@@ -43,6 +43,8 @@ export const ERRORS = {
   CONFIG_INVALID: { exit: 2 },
   DB_UNAVAILABLE: {},
   DB_SCHEMA: {},
+  // The server could not listen: port in use, no permission, an address not on this machine.
+  LISTEN_FAILED: {},
   BUS_UNAVAILABLE: { status: 503 },
   // `sidecast token` / `connect --as` for a user who cannot log in; the demo page answers 404.
   USER_NOT_FOUND: {},
@@ -130,11 +132,6 @@ export function closeOf(kind: CloseErrorKind): { readonly code: number; readonly
 
 export interface SidecastErrorOptions {
   cause?: unknown;
-  /**
-   * @deprecated Ignored: the status comes from ERRORS. Accepted only until the bus modules stop
-   * passing it.
-   */
-  status?: number;
 }
 
 /**

@@ -1,4 +1,3 @@
-import cluster from 'node:cluster';
 import {
   AggregatorRegistry,
   Counter,
@@ -8,10 +7,19 @@ import {
   collectDefaultMetrics,
 } from 'prom-client';
 import { SidecastError } from './errors.js';
+import {
+  MessageKind,
+  onMessageFromPrimary,
+  onMessageFromWorker,
+  sendToPrimary,
+  sendToWorker,
+  type MetricsMessage,
+} from './workers/messages.js';
 
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
 export type DropReason = 'invalid_event' | 'too_large' | 'not_utf8' | 'slow_consumer';
 export type RefusalReason =
+  | 'descriptor_limit'
   | 'draining'
   | 'origin'
   | 'origin_too_long'
@@ -47,11 +55,19 @@ function sharedCollection(collect: () => Promise<string>): () => Promise<string>
   };
 }
 
+/**
+ * What a scrape describes: this process ('local'), or, in a worker of `serve --workers N`, the
+ * whole server ('workers': the primary sums every worker's registry, see collectFromWorkers).
+ */
+export type ScrapeScope = 'local' | 'workers';
+
 export interface MetricsSources {
   /** Read at every scrape for sidecast_bus_connected. */
   readonly busReady?: () => boolean;
   /** Read at every scrape for sidecast_log_lines_dropped. */
   readonly logLinesDropped?: () => number;
+  /** Default 'local'. */
+  readonly scrape?: ScrapeScope;
 }
 
 /** Every metric sidecast exports, on a registry of its own so several servers can share a process. */
@@ -60,12 +76,12 @@ export function createMetrics(sources: MetricsSources = {}) {
   // Default metrics are named process_* and nodejs_*: the prefix makes sidecast_process_* etc.
   collectDefaultMetrics({ register: registry, prefix: 'sidecast_' });
   const registers = [registry];
+  const collect =
+    sources.scrape === 'workers' ? collectFromWorkers(registry) : () => registry.metrics();
   const metrics = {
     registry,
-    /** One collection: this process's registry, or every worker's (see scrapeAcrossWorkers). */
-    collect: (): Promise<string> => registry.metrics(),
     /** The text GET /metrics answers with: a shared, recent collection. */
-    scrape: sharedCollection((): Promise<string> => metrics.collect()),
+    scrape: sharedCollection(collect),
     connections: new Gauge({
       name: 'sidecast_connections',
       help: 'Open WebSocket connections.',
@@ -100,7 +116,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     refused: new Counter({
       name: 'sidecast_connections_refused_total',
-      help: 'Connections refused, by reason: at the upgrade (draining, origin, origin_too_long, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
+      help: 'Connections refused, by reason: on arrival near the open-file limit (descriptor_limit), at the upgrade (draining, origin, origin_too_long, max_connections, bad_handshake) or after authentication (max_connections_per_user).',
       labelNames: ['reason'] as const,
       registers,
     }),
@@ -158,20 +174,6 @@ export type Metrics = ReturnType<typeof createMetrics>;
  * the primary, which collects every worker's registry and sums them (prom-client's cluster
  * aggregation), so /metrics always describes the whole server.
  */
-interface ScrapeMessage {
-  readonly sidecastScrape: number;
-  readonly text?: string;
-  readonly error?: string;
-}
-
-function isScrapeMessage(message: unknown): message is ScrapeMessage {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    typeof (message as ScrapeMessage).sidecastScrape === 'number'
-  );
-}
-
 const SCRAPE_TIMEOUT_MS = 6000;
 
 /** Runs in the primary: answers each worker's scrape request with the sum over all workers. */
@@ -179,47 +181,46 @@ export function aggregateWorkerMetrics(): void {
   const aggregator = new AggregatorRegistry();
   // Workers asking at the same moment share one round through every worker.
   const aggregate = sharedCollection(() => aggregator.clusterMetrics());
-  cluster.on('message', (worker, message: unknown) => {
-    if (!isScrapeMessage(message) || message.text !== undefined || message.error !== undefined)
-      return;
-    const id = message.sidecastScrape;
+  onMessageFromWorker((worker, message) => {
+    if (message.kind !== MessageKind.Scrape) return;
+    const { id } = message;
     aggregate().then(
-      (text) => worker.send({ sidecastScrape: id, text } satisfies ScrapeMessage),
+      (text) => sendToWorker(worker, { kind: MessageKind.Metrics, id, text }),
       (error: unknown) =>
-        worker.send({ sidecastScrape: id, error: String(error) } satisfies ScrapeMessage),
+        sendToWorker(worker, { kind: MessageKind.Metrics, id, error: String(error) }),
     );
   });
 }
 
-/** Runs in a worker: its registry joins the aggregation, and its /metrics asks the primary. */
-export function scrapeAcrossWorkers(metrics: Metrics): void {
-  AggregatorRegistry.setRegistries([metrics.registry]);
+/**
+ * Runs in a worker: its registry joins the aggregation, and each collection asks the primary for
+ * the sum over every worker.
+ */
+function collectFromWorkers(registry: Registry): () => Promise<string> {
+  AggregatorRegistry.setRegistries([registry]);
   // Constructing one installs prom-client's answer to the primary's collection requests.
   new AggregatorRegistry();
-  // The worker's IPC channel must not keep it alive once the server has stopped.
-  process.channel?.unref();
-  const pending = new Map<number, (reply: ScrapeMessage) => void>();
+  const pending = new Map<number, (reply: MetricsMessage | undefined) => void>();
   let nextId = 0;
-  process.on('message', (message: unknown) => {
-    if (isScrapeMessage(message)) pending.get(message.sidecastScrape)?.(message);
+  onMessageFromPrimary((message) => {
+    if (message.kind === MessageKind.Metrics) pending.get(message.id)?.(message);
   });
-  metrics.collect = () =>
+  return () =>
     new Promise<string>((resolve, reject) => {
       const id = nextId++;
-      const timer = setTimeout(
-        () => settle({ sidecastScrape: id, error: 'timed out' }),
-        SCRAPE_TIMEOUT_MS,
-      );
-      const settle = (reply: ScrapeMessage) => {
+      const timer = setTimeout(() => settle(undefined, 'timed out'), SCRAPE_TIMEOUT_MS);
+      const settle = (reply: MetricsMessage | undefined, why = 'no answer') => {
         clearTimeout(timer);
         pending.delete(id);
-        if (reply.text !== undefined) resolve(reply.text);
+        if (reply && 'text' in reply) resolve(reply.text);
         else {
-          const why = `metrics from the other workers: ${reply.error ?? 'no answer'}`;
-          reject(new SidecastError('METRICS_UNAVAILABLE', why));
+          const detail = reply && 'error' in reply ? reply.error : why;
+          reject(
+            new SidecastError('METRICS_UNAVAILABLE', `metrics from the other workers: ${detail}`),
+          );
         }
       };
       pending.set(id, settle);
-      process.send?.({ sidecastScrape: id } satisfies ScrapeMessage);
+      if (!sendToPrimary({ kind: MessageKind.Scrape, id })) settle(undefined);
     });
 }

@@ -1,54 +1,105 @@
-import cluster, { type Worker } from 'node:cluster';
+import type { SidecastError } from '../errors.js';
+import {
+  MessageKind,
+  onMessageFromPrimary,
+  onMessageFromWorker,
+  sendToEveryWorker,
+  sendToPrimary,
+  sendToWorker,
+  type ToWorker,
+} from '../workers/messages.js';
 import type { Bus, BusHandler } from './bus.js';
+import { publishFailed } from './publish.js';
 
 /**
  * The memory bus across the worker processes of one `sidecast serve`: a worker sends each
  * published payload to the primary, which hands it to every worker (itself included), so
  * `--bus memory --workers N` still reaches every client of this server.
+ *
+ * Order: the primary is the one place events are ordered. A worker never delivers its own
+ * events directly, and its publish() resolves only once the primary has written the event to
+ * every worker's channel and said so. Channels are first in, first out, so of two publishes that
+ * complete one after the other, whichever workers took them, every worker delivers the first one
+ * first.
  */
-interface RelayMessage {
-  readonly sidecastEvent: string;
-}
 
-function isRelayMessage(message: unknown): message is RelayMessage {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    typeof (message as RelayMessage).sidecastEvent === 'string'
-  );
-}
-
-/** Runs in the primary: relays every worker's events to all workers. */
+/** Runs in the primary: relays every worker's events to all workers, in the order they arrive. */
 export function relayEventsBetweenWorkers(): void {
-  cluster.on('message', (_worker: Worker, message: unknown) => {
-    if (!isRelayMessage(message)) return;
-    for (const worker of Object.values(cluster.workers ?? {})) {
-      if (worker?.isConnected()) worker.send(message);
-    }
+  onMessageFromWorker((sender, message) => {
+    if (message.kind !== MessageKind.Publish) return;
+    sendToEveryWorker({ kind: MessageKind.Event, payload: message.payload });
+    // After the relays: the publisher learns its event is placed only once it is.
+    sendToWorker(sender, { kind: MessageKind.Ack, id: message.id });
   });
 }
 
+/** How long a publish waits for the primary to take the event before it fails. */
+export const PUBLISH_ACK_TIMEOUT_MS = 5000;
+
+const DESCRIPTION = 'the memory bus across workers';
+
+function primaryUnavailable(why: string): SidecastError {
+  return publishFailed(DESCRIPTION, why);
+}
+
+interface Pending {
+  readonly resolve: () => void;
+  readonly reject: (error: SidecastError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
 /** Runs in a worker. */
-export function createClusterMemoryBus(): Bus {
+export function createClusterMemoryBus(ackTimeoutMs = PUBLISH_ACK_TIMEOUT_MS): Bus {
   const handlers = new Set<BusHandler>();
-  const onMessage = (message: unknown) => {
-    if (!isRelayMessage(message)) return;
-    for (const handler of handlers) handler(message.sidecastEvent);
+  const pending = new Map<number, Pending>();
+  let nextId = 0;
+  const settle = (id: number, error?: SidecastError) => {
+    const waiting = pending.get(id);
+    if (!waiting) return;
+    pending.delete(id);
+    clearTimeout(waiting.timer);
+    if (error) waiting.reject(error);
+    else waiting.resolve();
   };
+  const onMessage = (message: ToWorker) => {
+    if (message.kind === MessageKind.Ack) settle(message.id);
+    else if (message.kind === MessageKind.Event)
+      for (const handler of handlers) handler(message.payload);
+  };
+  const onDisconnect = () => {
+    const gone = primaryUnavailable('the primary process is gone');
+    for (const id of [...pending.keys()]) settle(id, gone);
+  };
+  const stopListening = onMessageFromPrimary(onMessage);
+  process.on('disconnect', onDisconnect);
   return {
     kind: 'memory',
+    describe: () => DESCRIPTION,
     async start(handler) {
       handlers.add(handler);
-      if (handlers.size === 1) process.on('message', onMessage);
     },
-    async publish(payload) {
-      const message: RelayMessage = { sidecastEvent: payload };
-      process.send?.(message);
+    publish(payload) {
+      const id = nextId++;
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            settle(id, primaryUnavailable(`no answer from the primary within ${ackTimeoutMs} ms`)),
+          ackTimeoutMs,
+        );
+        pending.set(id, { resolve, reject, timer });
+        const sent = sendToPrimary({ kind: MessageKind.Publish, id, payload }, (error) => {
+          if (error) settle(id, primaryUnavailable(`cannot reach the primary: ${error.message}`));
+        });
+        if (!sent) settle(id, primaryUnavailable('the primary process is gone'));
+      });
     },
     status: () => ({ ready: process.connected }),
     async close() {
       handlers.clear();
-      process.off('message', onMessage);
+      stopListening();
+      process.off('disconnect', onDisconnect);
+      const closing = primaryUnavailable('the bus is closed');
+      for (const id of [...pending.keys()]) settle(id, closing);
     },
   };
 }

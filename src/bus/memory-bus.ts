@@ -1,4 +1,7 @@
+import cluster from 'node:cluster';
 import type { Bus, BusHandler } from './bus.js';
+import { createClusterMemoryBus } from './cluster-bus.js';
+import type { BusDriver } from './driver.js';
 
 /**
  * The in-process bus: a single server without Redis. Delivery is asynchronous (a microtask later),
@@ -8,6 +11,7 @@ export function createMemoryBus(): Bus {
   const handlers = new Set<BusHandler>();
   return {
     kind: 'memory',
+    describe: () => 'the memory bus of this process',
     async start(onMessage) {
       handlers.add(onMessage);
     },
@@ -22,3 +26,12 @@ export function createMemoryBus(): Bus {
     },
   };
 }
+
+/** In one process, or across the workers of one `sidecast serve --workers N`. */
+export const memoryDriver = {
+  kind: 'memory',
+  summary: 'this process only',
+  local: true,
+  options: [],
+  create: () => (cluster.isWorker ? createClusterMemoryBus() : createMemoryBus()),
+} as const satisfies BusDriver;

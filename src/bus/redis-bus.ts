@@ -3,6 +3,8 @@ import { Redis } from 'ioredis';
 import { SidecastError } from '../errors.js';
 import { redactUrl } from '../log.js';
 import type { Bus, BusObserver } from './bus.js';
+import type { BusDriver } from './driver.js';
+import { publishFailed } from './publish.js';
 
 export interface RedisBusOptions {
   readonly url: string;
@@ -25,7 +27,7 @@ function retryDelay(attempt: number): number {
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
-function describe(error: unknown): string {
+function errorText(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
     return code ? `${code} ${error.message}` : error.message;
@@ -53,6 +55,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   const healthIntervalMs = options.healthIntervalMs ?? HEALTH_INTERVAL_MS;
   const hangAfterMs = options.hangAfterMs ?? HANG_AFTER_MS;
   const where = redactUrl(url);
+  const description = `Redis at ${where}, channel "${channel}"`;
   let subscriber: Redis | undefined;
   let publisher: Redis | undefined;
   let subscribed = false;
@@ -85,6 +88,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
 
   return {
     kind: 'redis',
+    describe: () => description,
     async start(onMessage, startOptions = {}) {
       const failFast = startOptions.failFast ?? false;
       const client = connection('subscriber');
@@ -115,7 +119,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       }
 
       client.on('error', (error: unknown) =>
-        markDown(`cannot reach Redis at ${where}: ${describe(error)}`),
+        markDown(`cannot reach Redis at ${where}: ${errorText(error)}`),
       );
       client.on('close', () => {
         if (subscribed) markDown(`lost connection to Redis at ${where}`);
@@ -167,12 +171,13 @@ export function createRedisBus(options: RedisBusOptions): Bus {
             first.resolve();
           },
           // The connection dropped again before Redis answered; the next 'ready' tries again.
-          (error: unknown) => markDown(`cannot subscribe on Redis at ${where}: ${describe(error)}`),
+          (error: unknown) =>
+            markDown(`cannot subscribe on Redis at ${where}: ${errorText(error)}`),
         );
       });
       client.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
         if (!isUtf8(message)) {
-          observer?.onDropped?.('not UTF-8');
+          observer?.onDropped?.('not_utf8', 'not UTF-8');
           return;
         }
         onMessage(message.toString('utf8'));
@@ -180,7 +185,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       // Failures also arrive as 'error' events, which name the cause better than this rejection.
       client.connect().catch((error: unknown) => {
         if (detail === 'not started')
-          markDown(`cannot reach Redis at ${where}: ${describe(error)}`);
+          markDown(`cannot reach Redis at ${where}: ${errorText(error)}`);
         else if (failFast) markDown(detail);
       });
       if (!failFast) return;
@@ -202,11 +207,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
         if (publisher.status === 'wait') await publisher.connect();
         await publisher.publish(channel, payload);
       } catch (error) {
-        throw new SidecastError(
-          'BUS_UNAVAILABLE',
-          `cannot publish to Redis at ${where}: ${describe(error)}`,
-          { status: 503, cause: error },
-        );
+        throw publishFailed(description, errorText(error), error);
       }
     },
     status() {
@@ -236,3 +237,15 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     },
   };
 }
+
+/** Redis pub/sub: every process subscribes to --channel on --redis. */
+export const redisDriver = {
+  kind: 'redis',
+  summary: 'shared by every instance',
+  local: false,
+  options: ['redis', 'channel'],
+  create: (
+    { redis, channel }: { readonly redis: string; readonly channel: string },
+    observer?: BusObserver,
+  ) => createRedisBus({ url: redis, channel, ...(observer ? { observer } : {}) }),
+} as const satisfies BusDriver<{ redis: string; channel: string }>;

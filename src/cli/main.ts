@@ -43,16 +43,29 @@ function overview(): string {
   ].join('\n');
 }
 
-/** Reports an error as one line; SidecastErrors are expected failures, anything else is a bug. */
-export function reportError(error: unknown): number {
+/**
+ * What a failed command prints and its exit status: SidecastErrors are expected failures (one
+ * line), anything else is a bug (its stack, to report it).
+ */
+export function describeFailure(error: unknown): {
+  readonly text: string;
+  readonly exitCode: number;
+} {
   if (isSidecastError(error)) {
-    process.stderr.write(`sidecast: ${error.message}\n`);
-    return exitCodeOf(error);
+    return {
+      text: `sidecast: ${error.message}`,
+      exitCode: exitCodeOf(error),
+    };
   }
-  process.stderr.write(
-    `sidecast: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  return 1;
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  return { text: `sidecast: unexpected error: ${detail}`, exitCode: 1 };
+}
+
+/** Reports an error on stderr and returns the exit status. */
+export function reportError(error: unknown): number {
+  const { text, exitCode } = describeFailure(error);
+  process.stderr.write(`${text}\n`);
+  return exitCode;
 }
 
 export async function main(argv: readonly string[], env: Env): Promise<number> {

@@ -1,11 +1,11 @@
 import { createInterface } from 'node:readline';
-import { createBus } from '../bus/create-bus.js';
+import { BUS_DRIVERS, BUS_OPTIONS, busDriver, createBus } from '../bus/create-bus.js';
+import { publishEvents } from '../bus/publish.js';
 import { formatHelp, parseArgs, type Env } from '../config.js';
 import { isSidecastError, SidecastError } from '../errors.js';
 import { assertPublishable } from '../event.js';
-import { redactUrl } from '../log.js';
 
-const NAMES = ['bus', 'redis', 'channel', 'max-event-bytes'] as const;
+const NAMES = [...BUS_OPTIONS, 'max-event-bytes'] as const;
 const USAGE = 'sidecast publish [OPTIONS] EVENT | -';
 const SUMMARY =
   'Publishes events on the bus, as Django does: EVENT is one JSON object with an integer content_type_id; "-" reads one event per line from standard input (blank lines are skipped). Every event is checked before the first one is sent, so a bad line publishes nothing.';
@@ -41,16 +41,14 @@ function validate(events: readonly NumberedEvent[], maxEventBytes: number): void
   }
 }
 
-/** Names how far a failed run got, so the publisher knows which events to send again. */
-function busError(where: string, error: unknown, published: number, total: number): SidecastError {
-  const progress = total > 1 ? ` (${published} of ${total} events were published)` : '';
-  if (isSidecastError(error))
-    return new SidecastError(error.kind, `${error.message}${progress}`, { cause: error });
-  const detail = error instanceof Error ? error.message : String(error);
+/** A bus whose events reach only its own process would lose them when this one exits. */
+function refuseLocalBus(kind: string): SidecastError {
+  const shared = BUS_DRIVERS.filter((driver) => !driver.local).map(
+    (driver) => `the ${driver.kind} bus`,
+  );
   return new SidecastError(
-    'BUS_UNAVAILABLE',
-    `cannot publish to Redis at ${where}: ${detail}${progress}`,
-    { cause: error },
+    'CONFIG_INVALID',
+    `--bus ${kind} only reaches the process that publishes, and this one is about to exit; publish on ${shared.join(' or ')}, or POST the events to the server's /publish endpoint (enabled by SIDECAST_PUBLISH_KEY)`,
   );
 }
 
@@ -61,12 +59,7 @@ export async function publish(argv: readonly string[], env: Env): Promise<number
     return 0;
   }
   const { options } = args;
-  if (options.bus === 'memory') {
-    throw new SidecastError(
-      'CONFIG_INVALID',
-      "--bus memory only reaches the process that publishes, and this one is about to exit; publish on the redis bus, or POST the events to the server's /publish endpoint (enabled by SIDECAST_PUBLISH_KEY)",
-    );
-  }
+  if (busDriver(options.bus).local) throw refuseLocalBus(options.bus);
   const [source, ...rest] = args.positionals;
   if (source === undefined)
     throw new SidecastError('CONFIG_INVALID', `missing EVENT (usage: ${USAGE})`);
@@ -78,20 +71,17 @@ export async function publish(argv: readonly string[], env: Env): Promise<number
     throw new SidecastError('EVENT_INVALID', 'no events on standard input; nothing was published');
   validate(events, options.maxEventBytes);
 
-  const where = redactUrl(options.redis);
   const bus = createBus(options);
-  let published = 0;
   try {
-    for (const { payload } of events) {
-      await bus.publish(payload);
-      published++;
-    }
-  } catch (error) {
-    throw busError(where, error, published, events.length);
+    // On a failure its message says how many went out, so the publisher knows what to send again.
+    await publishEvents(
+      bus,
+      events.map(({ payload }) => payload),
+    );
   } finally {
     await bus.close();
   }
   const count = events.length === 1 ? '1 event' : `${events.length} events`;
-  process.stdout.write(`Published ${count} on channel "${options.channel}" at ${where}.\n`);
+  process.stdout.write(`Published ${count} to ${bus.describe()}.\n`);
   return 0;
 }

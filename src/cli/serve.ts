@@ -1,5 +1,5 @@
-import cluster from 'node:cluster';
-import { SERVE_OPTIONS, startSidecast, type Sidecast } from '../app.js';
+import cluster, { type Worker } from 'node:cluster';
+import { SERVE_OPTIONS, startSidecast, type ServeOptions, type Sidecast } from '../app.js';
 import { relayEventsBetweenWorkers } from '../bus/cluster-bus.js';
 import {
   DJANGO_ENV_NOTES,
@@ -8,29 +8,40 @@ import {
   parseArgs,
   type Env,
 } from '../config.js';
+import type { DjangoSesameSettings } from '../auth/sesame/settings.js';
 import { SidecastError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { aggregateWorkerMetrics, scrapeAcrossWorkers } from '../metrics.js';
+import { aggregateWorkerMetrics } from '../metrics.js';
+import {
+  MessageKind,
+  onMessageFromPrimary,
+  onMessageFromWorker,
+  sendToPrimary,
+  sendToWorker,
+  type StopMessage,
+} from '../workers/messages.js';
+import { describeFailure } from './main.js';
 
 const NAMES = [...SERVE_OPTIONS, 'workers'] as const;
 const USAGE = 'sidecast serve [OPTIONS]';
 const SUMMARY =
   'Runs the notification server: clients send a django-sesame token as their first message and then receive, byte for byte, every event on the bus whose content_type_id they may view or change.';
 
-interface WorkerReport {
-  readonly sidecastWorker: 'listening' | 'failed';
-  readonly detail: string;
+const STOP: StopMessage = { kind: MessageKind.Stop };
+
+interface Setup {
+  readonly options: ServeOptions;
+  readonly django: DjangoSesameSettings;
+  readonly logger: Logger;
+  readonly workers: number;
 }
 
-function isWorkerReport(message: unknown): message is WorkerReport {
-  return typeof message === 'object' && message !== null && 'sidecastWorker' in message;
-}
-
-export async function serve(argv: readonly string[], env: Env): Promise<number> {
+/** Reads the command line and settings; undefined when --help was answered. */
+function setUp(argv: readonly string[], env: Env): Setup | undefined {
   const args = parseArgs(NAMES, argv, env);
   if (args.help) {
     process.stdout.write(formatHelp(USAGE, SUMMARY, NAMES, {}, DJANGO_ENV_NOTES));
-    return 0;
+    return undefined;
   }
   if (args.positionals.length > 0) {
     throw new SidecastError('CONFIG_INVALID', `unexpected argument "${args.positionals[0]}"`);
@@ -41,56 +52,95 @@ export async function serve(argv: readonly string[], env: Env): Promise<number> 
       'no Django database: pass --django-db URL or set SIDECAST_DJANGO_DB',
     );
   }
-  const django = loadDjangoSettings(env);
-  const logger = createLogger(args.options.logLevel);
-  if (cluster.isPrimary && args.options.workers > 1) {
-    return runPrimary(args.options.workers, logger);
-  }
+  const { workers, ...options } = args.options;
+  return {
+    options,
+    django: loadDjangoSettings(env),
+    logger: createLogger(args.options.logLevel),
+    workers,
+  };
+}
 
-  // The primary may ask a worker to stop before it has finished starting.
-  let stopRequested = false;
-  const earlyStop = (message: unknown) => (stopRequested ||= message === STOP_MESSAGE);
-  if (cluster.isWorker) process.on('message', earlyStop);
-  let app: Sidecast;
-  try {
-    app = await startSidecast({
-      options: args.options,
-      django,
-      logger,
-      waitForServices: args.options.waitForBus,
-    });
-  } catch (error) {
-    if (cluster.isWorker && error instanceof SidecastError) {
-      const report: WorkerReport = { sidecastWorker: 'failed', detail: error.message };
-      process.send?.(report);
-      return 1;
-    }
-    throw error;
-  } finally {
-    process.off('message', earlyStop);
-  }
-  if (cluster.isWorker) {
-    scrapeAcrossWorkers(app.metrics);
-    const report: WorkerReport = { sidecastWorker: 'listening', detail: app.url };
-    process.send?.(report);
-  } else {
-    process.stdout.write(`sidecast listening on ${app.url}\n`);
-  }
-  const code = await waitForStop(app, logger, stopRequested);
-  // Every handle should be closed by now; should one leak, the process still ends.
+export async function serve(argv: readonly string[], env: Env): Promise<number> {
+  if (cluster.isWorker) return serveInWorker(argv, env);
+  const setup = setUp(argv, env);
+  if (!setup) return 0;
+  if (setup.workers > 1) return runPrimary(setup.workers, setup.logger);
+  const app = await start(setup);
+  process.stdout.write(`sidecast listening on ${app.url}\n`);
+  return exitSoon(await waitForStop(app, setup.logger, false));
+}
+
+/** Every handle should be closed once stopped; should one leak, the process still ends. */
+function exitSoon(code: number): number {
   setTimeout(() => process.exit(code), 2000).unref();
   return code;
 }
 
-const STOP_MESSAGE = 'sidecast:stop';
+function start(setup: Setup): Promise<Sidecast> {
+  return startSidecast({
+    options: setup.options,
+    django: setup.django,
+    logger: setup.logger,
+    waitForServices: setup.options.waitForBus,
+    // A worker's /metrics describes the whole server, whichever worker answers.
+    scrape: cluster.isWorker ? 'workers' : 'local',
+  });
+}
+
+/**
+ * A worker reports to the primary instead of printing: whatever keeps it from starting (settings,
+ * database, bus, the port), the primary prints it once and ends every worker.
+ */
+async function serveInWorker(argv: readonly string[], env: Env): Promise<number> {
+  // A worker takes its orders from the primary only, from the start: a terminal's Ctrl-C and
+  // systemd's stop reach every process of the group, and the primary relays them.
+  process.on('SIGTERM', ignoreSignal);
+  process.on('SIGINT', ignoreSignal);
+  // The primary may ask a worker to stop before it has finished starting.
+  let stopRequested = false;
+  const stopEarlyListening = onMessageFromPrimary((message) => {
+    if (message.kind === MessageKind.Stop) stopRequested = true;
+  });
+  let app: Sidecast;
+  let logger: Logger;
+  try {
+    const setup = setUp(argv, env);
+    if (!setup) return 0;
+    logger = setup.logger;
+    app = await start(setup);
+  } catch (error) {
+    return failStartup(error);
+  } finally {
+    stopEarlyListening();
+  }
+  // The channel to the primary must not keep this worker alive once its server has stopped.
+  process.channel?.unref();
+  sendToPrimary({ kind: MessageKind.Listening, url: app.url });
+  return exitSoon(await waitForStop(app, logger, stopRequested));
+}
+
+function ignoreSignal(): void {}
+
+/** Tells the primary why this worker cannot start, then exits; the primary does the printing. */
+function failStartup(error: unknown): Promise<number> {
+  const { text, exitCode } = describeFailure(error);
+  const exit = () => process.exit(exitCode);
+  // Exiting only once the report is written: the primary reads it before it sees the exit.
+  if (!sendToPrimary({ kind: MessageKind.Failed, text, exitCode }, exit)) {
+    process.stderr.write(`${text}\n`);
+    exit();
+  }
+  return new Promise(() => undefined);
+}
 
 /**
  * The first SIGTERM or SIGINT drains: not ready, no new connections, clients closed with 1001
  * over --drain-seconds, exit 0. A second one exits at once with status 1.
  *
- * A worker takes its orders from the primary only, and ignores signals: a terminal's Ctrl-C and
- * systemd's stop reach every process of the group, and the worker must not count the signal and
- * the primary's relayed order as two requests. A worker whose primary has gone drains too.
+ * A worker takes its orders from the primary only (it ignores signals, see serveInWorker): it
+ * must not count a signal to the group and the primary's relayed order as two requests. A worker
+ * whose primary has gone drains too.
  */
 function waitForStop(app: Sidecast, logger: Logger, stopAtOnce: boolean): Promise<number> {
   return new Promise((resolve) => {
@@ -112,22 +162,23 @@ function waitForStop(app: Sidecast, logger: Logger, stopAtOnce: boolean): Promis
     };
     const onSigterm = () => stop('SIGTERM');
     const onSigint = () => stop('SIGINT');
-    const ignore = () => undefined;
-    const onMessage = (message: unknown) => {
-      if (message === STOP_MESSAGE) stop('primary');
+    let stopListening: () => void = () => undefined;
+    const onDisconnect = () => {
+      if (!stopping) stop('primary gone');
     };
-    const onDisconnect = () => stop('primary gone');
     const finish = (code: number) => {
-      process.off('SIGTERM', cluster.isWorker ? ignore : onSigterm);
-      process.off('SIGINT', cluster.isWorker ? ignore : onSigint);
-      process.off('message', onMessage);
+      process.off('SIGTERM', onSigterm);
+      process.off('SIGINT', onSigint);
+      stopListening();
       process.off('disconnect', onDisconnect);
       resolve(code);
     };
     if (cluster.isWorker) {
-      process.on('SIGTERM', ignore);
-      process.on('SIGINT', ignore);
-      process.on('message', onMessage);
+      // The primary may repeat its order (to a worker that was still starting): one order is one
+      // request.
+      stopListening = onMessageFromPrimary((message) => {
+        if (message.kind === MessageKind.Stop && !stopping) stop('primary');
+      });
       process.on('disconnect', onDisconnect);
     } else {
       process.on('SIGTERM', onSigterm);
@@ -137,51 +188,111 @@ function waitForStop(app: Sidecast, logger: Logger, stopAtOnce: boolean): Promis
   });
 }
 
-/** The primary forks the workers, relays memory-bus events, reports once, and forwards signals. */
+/** Workers that die this often after starting are not replaced again: something is wrong with all of them. */
+const CRASHES_ALLOWED = 5;
+const CRASH_WINDOW_MS = 60_000;
+
+/**
+ * The primary forks the workers, relays memory-bus events, reports once, and forwards signals.
+ *
+ * Start-up succeeds when every worker listens. Any worker that cannot start (it reports why) or
+ * dies before listening ends the whole server: the primary prints one line, kills every worker,
+ * waits for them and exits non-zero. Only a worker that was serving and died is replaced.
+ */
 function runPrimary(workers: number, logger: Logger): Promise<number> {
+  // Each worker accepts connections on the shared socket itself. In Node's default round-robin
+  // mode the primary accepts them and passes each one to a worker; a worker at its open-file
+  // limit cannot receive the descriptor, and Node's handoff then never offers that worker
+  // another connection. After one episode at the limit every worker sat idle while the primary
+  // queued new connections for good. Accepting in the worker keeps the limit a per-process
+  // matter that libuv and the server's connection cap handle.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   relayEventsBetweenWorkers();
   aggregateWorkerMetrics();
   return new Promise((resolve) => {
-    let listening = 0;
-    let failed = false;
-    let stopping = false;
-    for (let i = 0; i < workers; i++) cluster.fork();
-    cluster.on('message', (_worker, message: unknown) => {
-      if (!isWorkerReport(message)) return;
-      if (message.sidecastWorker === 'failed' && !failed) {
-        failed = true;
-        process.stderr.write(`sidecast: ${message.detail}\n`);
-        for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGKILL');
-      } else if (message.sidecastWorker === 'listening' && ++listening === workers) {
-        process.stdout.write(`sidecast listening on ${message.detail} (${workers} workers)\n`);
-      }
-    });
+    let phase: 'starting' | 'running' | 'stopping' | 'failing' = 'starting';
     let exitCode = 0;
-    cluster.on('exit', (worker, code, signal) => {
-      if (!stopping && !failed) {
-        // A worker that dies on its own takes its clients with it; they reconnect to the others.
-        logger.error(
-          { worker: worker.process.pid, exit: signal ?? code },
-          'worker exited; starting another',
-        );
-        cluster.fork();
+    const alive = new Set<Worker>();
+    const listening = new Set<Worker>();
+    const crashes: number[] = [];
+
+    const finishIfDone = () => {
+      if (alive.size === 0 && (phase === 'stopping' || phase === 'failing')) resolve(exitCode);
+    };
+    /** Ends everything; `line` (printed once, the first failure only) says why. */
+    const fail = (line: string | undefined, code: number) => {
+      if (phase === 'failing') return;
+      phase = 'failing';
+      exitCode = code === 0 ? 1 : code;
+      if (line !== undefined) process.stderr.write(`${line}\n`);
+      for (const worker of alive) worker.process.kill('SIGKILL');
+      finishIfDone();
+    };
+    const fork = () => alive.add(cluster.fork());
+
+    onMessageFromWorker((worker, message) => {
+      if (message.kind === MessageKind.Failed) {
+        fail(message.text, message.exitCode);
         return;
       }
-      if (code !== 0) exitCode = 1;
-      if (Object.keys(cluster.workers ?? {}).length === 0) resolve(failed ? 1 : exitCode);
+      if (message.kind !== MessageKind.Listening) return;
+      listening.add(worker);
+      // It may have been too early to hear the first order.
+      if (phase === 'stopping') sendToWorker(worker, STOP);
+      if (phase === 'starting' && listening.size === workers) {
+        phase = 'running';
+        process.stdout.write(`sidecast listening on ${message.url} (${workers} workers)\n`);
+      }
     });
+
+    const onExit = (worker: Worker, code: number | null, signal: string | null) => {
+      alive.delete(worker);
+      const served = listening.delete(worker);
+      if (phase === 'stopping' || phase === 'failing') {
+        if (code !== 0 && phase === 'stopping') exitCode = 1;
+        finishIfDone();
+        return;
+      }
+      const how = signal ?? `exit status ${code}`;
+      if (!served) {
+        fail(`sidecast: a worker exited while starting (${how})`, 1);
+        return;
+      }
+      const now = Date.now();
+      crashes.push(now);
+      while (crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
+      if (crashes.length > CRASHES_ALLOWED) {
+        logger.error(
+          { worker: worker.process.pid, exit: how, exits: crashes.length },
+          'workers keep exiting: stopping',
+        );
+        fail(undefined, 1);
+        return;
+      }
+      // A worker that dies on its own takes its clients with it; they reconnect to the others.
+      logger.error({ worker: worker.process.pid, exit: how }, 'worker exited; starting another');
+      fork();
+    };
+    // A worker's last words (why it failed) may still be in its channel when its exit is seen:
+    // the channel closes only after everything in it has been read.
+    cluster.on('exit', (worker, code, signal) => {
+      if (worker.isConnected()) worker.once('disconnect', () => onExit(worker, code, signal));
+      else onExit(worker, code, signal);
+    });
+
     const onSignal = (signal: NodeJS.Signals) => {
-      const all = Object.values(cluster.workers ?? {});
-      if (stopping) {
+      if (phase === 'stopping' || phase === 'failing') {
         logger.warn({ why: signal }, 'second stop request: exiting now');
-        for (const worker of all) worker?.process.kill('SIGKILL');
+        for (const worker of alive) worker.process.kill('SIGKILL');
         process.exit(1);
       }
-      stopping = true;
-      logger.info({ why: signal, workers: all.length }, 'shutting down');
-      for (const worker of all) if (worker?.isConnected()) worker.send(STOP_MESSAGE);
+      phase = 'stopping';
+      logger.info({ why: signal, workers: alive.size }, 'shutting down');
+      for (const worker of alive) sendToWorker(worker, STOP);
+      finishIfDone();
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    for (let i = 0; i < workers; i++) fork();
   });
 }

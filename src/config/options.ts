@@ -1,5 +1,8 @@
 import { availableParallelism } from 'node:os';
+import { BUS_DRIVERS, BUS_KINDS, type BusKind } from '../bus/create-bus.js';
 import { SidecastError } from '../errors.js';
+
+export type { BusKind };
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -105,7 +108,11 @@ function asList(raw: string): string[] {
     .filter((item) => item !== '');
 }
 
-export type BusKind = 'redis' | 'memory';
+/** "a, b or c". */
+function orList(items: readonly string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
+}
+
 /** Authenticators, one folder each under src/auth/ (see create-authenticator.ts). */
 export type AuthKind = 'sesame';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -142,12 +149,14 @@ export const OPTIONS = {
     defaultValue: 'sesame' as AuthKind,
     parse: asChoice<AuthKind>('sesame'),
   }),
+  // One of the drivers of the registry, src/bus/create-bus.ts, which lists the options of each.
   bus: option({
-    description: 'Event bus: redis (shared by every instance) or memory (this process only).',
+    description: `Event bus: ${orList(BUS_DRIVERS.map(({ kind, summary }) => `${kind} (${summary})`))}.`,
     valueName: 'KIND',
     defaultValue: 'redis' as BusKind,
-    parse: asChoice<BusKind>('redis', 'memory'),
+    parse: asChoice<BusKind>(...BUS_KINDS),
   }),
+  // The redis bus's options (redisDriver, src/bus/redis-bus.ts).
   redis: option({
     description: 'Redis URL for the redis bus.',
     valueName: 'URL',

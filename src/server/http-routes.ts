@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PublishError, publishEvents } from '../bus/publish.js';
 import { assertPublishable } from '../event.js';
 import { headersOf, isSidecastError, SidecastError, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -21,6 +22,10 @@ export interface RouteContext {
   readonly metricsKey: string;
   /** --max-event-bytes: the largest event POST /publish takes. */
   readonly maxEventBytes: number;
+  /**
+   * Puts one event on the bus, failing as the bus's publish() does: naming the bus. POST /publish
+   * sends its events through publishEvents() (src/bus/publish.ts).
+   */
   readonly publish: (payload: string) => Promise<void>;
   /** Serves extra pages (the demo); returns false when it does not own the path. */
   readonly page?: (request: IncomingMessage, response: ServerResponse) => boolean;
@@ -167,8 +172,15 @@ async function handlePublish(
   }
   const body = await readBody(request, maxBodyBytes(context.maxEventBytes));
   const payloads = payloadsOf(body, context.maxEventBytes);
-  for (const payload of payloads) await context.publish(payload);
+  // On a failure the answer says how many went out (see errorBody), as `sidecast publish` does.
+  await publishEvents(context, payloads);
   sendJson(response, 202, { published: payloads.length });
+}
+
+/** The body of an error answer; a batch cut short also says how many of its events went out. */
+function errorBody(error: SidecastError): Record<string, unknown> {
+  const body = { error: error.code, message: error.message };
+  return error instanceof PublishError ? { ...body, published: error.published } : body;
 }
 
 /** Answers plain HTTP requests; WebSocket upgrades never come here. */
@@ -204,12 +216,7 @@ export function createRequestHandler(context: RouteContext) {
       if (isSidecastError(error) && error.status !== undefined) {
         if (error.status >= 500)
           context.logger.warn({ code: error.code, err: error.message }, 'publish failed');
-        sendJson(
-          response,
-          error.status,
-          { error: error.code, message: error.message },
-          headersOf(error.kind),
-        );
+        sendJson(response, error.status, errorBody(error), headersOf(error.kind));
         return;
       }
       context.logger.error({ err: error }, 'request failed');

@@ -14,9 +14,11 @@ import { createLogLimiter, type Logger } from '../log.js';
 import type { Metrics, RefusalReason } from '../metrics.js';
 import { createRouter } from '../router.js';
 import { Connection } from './connection.js';
+import { guardDescriptorLimit } from './descriptor-limit.js';
 import { createFanout, createWriteBatcher, type FrameSink } from './fanout.js';
 import { createRequestHandler, type Readiness } from './http-routes.js';
 import { createLimiter } from './limiter.js';
+import { listenError } from './listen-error.js';
 import { createOriginCheck, MAX_ORIGIN_LENGTH } from './origin.js';
 
 export const SERVER_OPTIONS = [
@@ -337,12 +339,15 @@ export function createSidecastServer(
   return {
     async listen() {
       await new Promise<void>((resolve, reject) => {
-        http.once('error', reject);
+        const failed = (error: Error) => reject(listenError(error, options.host, options.port));
+        http.once('error', failed);
         http.listen(options.port, options.host, () => {
-          http.off('error', reject);
+          http.off('error', failed);
           resolve();
         });
       });
+      // Only now: until listening, an 'error' is the listen failure above, not an accept error.
+      guardDescriptorLimit(http, metrics, logger);
       return http.address() as AddressInfo;
     },
     dispatch,

@@ -9,7 +9,7 @@ import { startSidecast, type Sidecast } from '../../src/app.js';
 import { parseArgs } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { connectClient, type TestClient } from '../support/client.js';
-import { httpGet } from '../support/observe.js';
+import { httpGet, httpRequest } from '../support/observe.js';
 import { principal, serveOptions, tableAuthenticator } from '../support/server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -27,7 +27,7 @@ function startServer(metricsKey = ''): Promise<Sidecast> {
 /** GET /metrics with an Authorization header: status, www-authenticate and body. */
 async function scrape(port: number, authorization?: string) {
   const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
-  const answer = await httpGet(port, '/metrics', headers);
+  const answer = await httpRequest(port, { path: '/metrics', headers });
   return {
     status: answer.status,
     challenge: answer.headers['www-authenticate'],

@@ -7,6 +7,7 @@ import { OPTIONS } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { runCli } from '../support/cli.js';
 import { connectClient, type TestClient } from '../support/client.js';
+import { createRedisServer, type RedisServer } from '../support/faults.js';
 import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -95,7 +96,7 @@ describe('publishing through Redis to every sidecast instance', () => {
     const result = await runCli(['publish', ...BUS_FLAGS, book]);
     assert.deepEqual(result, {
       code: 0,
-      stdout: `Published 1 event on channel "${CHANNEL}" at ${REDIS_URL}.\n`,
+      stdout: `Published 1 event to Redis at ${REDIS_URL}, channel "${CHANNEL}".\n`,
       stderr: '',
     });
     for (const [i, client] of books.entries())
@@ -113,7 +114,10 @@ describe('publishing through Redis to every sidecast instance', () => {
       env: { SIDECAST_REDIS: REDIS_URL, SIDECAST_CHANNEL: CHANNEL },
     });
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, `Published 3 events on channel "${CHANNEL}" at ${REDIS_URL}.\n`);
+    assert.equal(
+      result.stdout,
+      `Published 3 events to Redis at ${REDIS_URL}, channel "${CHANNEL}".\n`,
+    );
     for (const [i, client] of books.entries()) {
       const got = await client.waitForMessages(marks[i]! + 2);
       assert.deepEqual(got.slice(marks[i]), [lines[0], lines[2]]);
@@ -217,7 +221,7 @@ describe('publishing through Redis to every sidecast instance', () => {
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
-      /^sidecast: cannot publish to Redis at redis:\/\/127\.0\.0\.1:1\/0: .+\n$/,
+      /^sidecast: cannot publish to Redis at redis:\/\/127\.0\.0\.1:1\/0, channel "events": .+\n$/,
     );
     assert.equal(result.stdout, '');
   });
@@ -255,6 +259,106 @@ describe('publishing through Redis to every sidecast instance', () => {
     for (const [i, client] of authors.entries()) {
       const got = await client.waitForMessages(marks[books.length + i]! + 1);
       assert.deepEqual(got.slice(marks[books.length + i]), [event(3, { via: 'http' })]);
+    }
+  });
+});
+
+/**
+ * A batch that Redis stops taking half-way, on both paths: a redis-server of the test's own is
+ * killed once a subscriber of its own has seen the first events. Both stop at the first failure
+ * and say the same thing: which bus, why, and how many of the events went out.
+ */
+describe('a batch cut short by a Redis outage', () => {
+  const TOTAL = 40_000;
+  const SEEN_BEFORE_KILL = 100;
+  let redis: RedisServer;
+  let spy: Redis;
+  let channel: string;
+  let seen: string[];
+  const batch = Array.from({ length: TOTAL }, (_, n) => event(2, { n }));
+
+  before(async () => {
+    redis = await createRedisServer();
+  });
+  after(() => redis.stop());
+
+  async function startRedisAndSpy(): Promise<void> {
+    await redis.start();
+    channel = `sidecast-test-cut-short-${randomBytes(6).toString('hex')}`;
+    seen = [];
+    spy = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    spy.on('error', () => undefined);
+    await spy.connect();
+    await spy.subscribe(channel);
+    spy.on('message', (_channel: string, message: string) => seen.push(message));
+  }
+
+  /** Kills Redis once the first events have gone through it. */
+  async function killRedisMidBatch(): Promise<void> {
+    await waitFor(() => seen.length >= SEEN_BEFORE_KILL, 30_000, 'the first events on Redis');
+    await redis.stop();
+    spy.disconnect();
+  }
+
+  /** The message both paths give, and the count it states. */
+  function assertCutShort(message: string): number {
+    const prefix = `cannot publish to Redis at ${redis.url}, channel "${channel}": `;
+    assert.ok(message.startsWith(prefix), message);
+    const match = / \((\d+) of (\d+) events were published\)$/.exec(message);
+    assert.ok(match && Number(match[2]) === TOTAL, message);
+    const published = Number(match[1]);
+    // Redis had passed on at least the events the spy saw, less one whose answer it never sent.
+    assert.ok(published >= SEEN_BEFORE_KILL - 1 && published < TOTAL, message);
+    // In order, and only what came before the failure.
+    assert.ok(seen.length <= published + 1, `${seen.length} seen, ${published} published`);
+    assert.ok(
+      seen.every((payload, i) => payload === batch[i]),
+      'the spy saw the start of the batch',
+    );
+    return published;
+  }
+
+  it('sidecast publish exits 1 and says how many of the events were published', async () => {
+    await startRedisAndSpy();
+    const [result] = await Promise.all([
+      runCli(['publish', '-', '--redis', redis.url, '--channel', channel], {
+        input: `${batch.join('\n')}\n`,
+      }),
+      killRedisMidBatch(),
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stdout, '');
+    const line = /^sidecast: (.*)\n$/.exec(result.stderr);
+    assert.ok(line, result.stderr);
+    assertCutShort(line[1]!);
+  });
+
+  it('POST /publish answers 503 with the same message and the count published', async () => {
+    await startRedisAndSpy();
+    const app = await startSidecast({
+      options: {
+        ...serveOptions(['--bus', 'redis', '--redis', redis.url, '--channel', channel]),
+        publishKey: KEY,
+      },
+      authenticator: tableAuthenticator({}),
+      logger: createLogger('silent'),
+    });
+    try {
+      const [response] = await Promise.all([
+        fetch(`http://127.0.0.1:${app.port}/publish`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+          body: `[${batch.join(',')}]`,
+        }),
+        killRedisMidBatch(),
+      ]);
+      assert.equal(response.status, 503);
+      const body = (await response.json()) as { error: string; message: string; published: number };
+      assert.equal(body.error, 'BUS_UNAVAILABLE');
+      assert.equal(body.published, assertCutShort(body.message));
+      assert.deepEqual(Object.keys(body).sort(), ['error', 'message', 'published']);
+    } finally {
+      await app.close();
     }
   });
 });

@@ -89,12 +89,11 @@ describe('oversized events published straight on Redis', () => {
       oversized.length,
     );
     const dropped = logs.entries().filter((entry) => entry.msg === 'event dropped');
+    // Anyone can publish on Redis, so drops are logged once per reason per interval; the metric
+    // above counts each one.
     assert.deepEqual(
       dropped.map((entry) => [entry.reason, entry.limit]),
-      [
-        ['too large', LIMIT],
-        ['too large', LIMIT],
-      ],
+      [['too large', LIMIT]],
     );
     // Nobody was disconnected: not the clients, not the server's subscription.
     assert.equal(app.server.liveConnectionCount, 2);

@@ -44,12 +44,8 @@ export function httpRequest(port: number, options: HttpRequest): Promise<HttpAns
 }
 
 /** One plain HTTP GET on a fresh connection. */
-export function httpGet(
-  port: number,
-  path: string,
-  headers: Readonly<Record<string, string>> = {},
-): Promise<HttpAnswer> {
-  return httpRequest(port, { path, headers });
+export function httpGet(port: number, path: string, timeoutMs = 5000): Promise<HttpAnswer> {
+  return httpRequest(port, { path, timeoutMs });
 }
 
 export interface CapturedLogs {

@@ -80,11 +80,6 @@ describe('the error table', () => {
     assert.deepEqual(closeOf('DRAINING'), { code: 1001, reason: 'server shutting down' });
   });
 
-  it('takes the status from the table even where a caller still passes one', () => {
-    const error = new SidecastError('BUS_UNAVAILABLE', 'down', { status: 500 });
-    assert.equal(error.status, 503);
-  });
-
   it('keeps the cause it is given', () => {
     const cause = new Error('socket closed');
     assert.equal(new SidecastError('BUS_UNAVAILABLE', 'down', { cause }).cause, cause);
