@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// The test command: format and lint, type-check, check that no file refers to a path outside the
-// repository, build, then every test suite with node's runner. `npm test -- unit` (or component,
-// integration, browser) runs one suite; CI=true makes every service a test needs mandatory (tests
-// fail instead of skipping when a service is missing).
+// The test command: a preflight of the services the requested suites need, then format and lint,
+// type-check, check that no file refers to a path outside the repository, build, then every test
+// suite with node's runner. `npm test -- unit` (or component, integration, browser) runs the
+// suites named, and the preflight checks only what those need (unit tests need no service).
+//
+// Tests never skip: one that needs a missing service fails. The preflight (scripts/preflight.ts)
+// says so first, one line per missing service with the command that starts or installs it. With
+// CI=true a missing service stops the run there, before any test; otherwise the lines are a
+// warning and the tests run anyway (those that need it fail).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +29,9 @@ function testFiles(suite) {
     .map((name) => join(dir, name));
 }
 
+// First, and in about a second: exits non-zero with CI=true when a service is missing (or a
+// suite name is unknown).
+run(process.execPath, ['--import', 'tsx', 'scripts/preflight.ts', ...suites]);
 if (requested.length === 0) {
   run('npx', ['prettier', '--check', '--log-level', 'warn', '.']);
   run('npx', ['eslint', '.']);

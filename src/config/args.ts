@@ -21,6 +21,33 @@ export interface ParsedArgs<N extends OptionName> {
   readonly help: boolean;
 }
 
+/** The text form of a typed value, as a flag or SIDECAST_* variable would carry it. */
+function asRaw(value: unknown): string {
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+/**
+ * Typed options for `names`: the values given, every other one OPTIONS' default, frozen. A value
+ * given goes through its option's own parser, from its text form, so that code passing options
+ * (the demo, embedders) meets the same bounds as a command line; an empty string counts as not
+ * given, as an empty variable does. parseArgs builds its result here too: one path for both.
+ */
+export function optionsFrom<N extends OptionName>(
+  names: readonly N[],
+  values: Partial<OptionValues<N>> = {},
+): OptionValues<N> {
+  const given = values as Readonly<Record<string, unknown>>;
+  const options: Record<string, unknown> = {};
+  for (const name of names) {
+    const spec: OptionSpec<unknown> = OPTIONS[name];
+    const key = camelCase(name);
+    const value = given[key];
+    options[key] =
+      value === undefined || value === '' ? spec.defaultValue : spec.parse(asRaw(value), name);
+  }
+  return Object.freeze(options) as OptionValues<N>;
+}
+
 /** Extra flags a command declares for itself: value flags take a value, boolean flags do not. */
 export interface CommandFlag {
   readonly description: string;
@@ -78,14 +105,14 @@ export function parseArgs<N extends OptionName>(
     const fromEnv = flag.env ? env[flag.env] : undefined;
     if (extra[name] === undefined && fromEnv !== undefined && fromEnv !== '') extra[name] = fromEnv;
   }
-  const options: Record<string, unknown> = {};
+  const values: Record<string, unknown> = {};
   for (const name of names) {
-    const spec: OptionSpec<unknown> = OPTIONS[name];
     const source = raw.get(name) ?? env[envName(name)];
-    options[camelCase(name)] =
-      source === undefined || source === '' ? spec.defaultValue : spec.parse(source, name);
+    if (source !== undefined && source !== '')
+      values[camelCase(name)] = OPTIONS[name].parse(source, name);
   }
-  return { options: Object.freeze(options) as OptionValues<N>, positionals, extra, help };
+  const options = optionsFrom(names, values as Partial<OptionValues<N>>);
+  return { options, positionals, extra, help };
 }
 
 function describeDefault(spec: OptionSpec<unknown>): string {

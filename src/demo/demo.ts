@@ -12,7 +12,7 @@ import {
   createSesameAuthenticator,
   type SesameAuthenticator,
 } from '../auth/sesame/authenticator.js';
-import { loadDjangoSettings, parseArgs, type LogLevel } from '../config.js';
+import { loadDjangoSettings, optionsFrom, type LogLevel } from '../config.js';
 import { createLogger } from '../log.js';
 import { createDemoPage, resolveClientDir } from './page.js';
 import {
@@ -94,19 +94,22 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     removeDir();
     throw error;
   }
-  const flags = [
-    ...['--host', options.host, '--port', String(options.port), '--bus', 'memory'],
-    ...['--django-db', `sqlite://${databaseFile}`, '--log-level', options.logLevel],
-    ...['--drain-seconds', '0'],
-  ];
-  // Off loopback the page's origin is whatever name the browser used; the demo's token
-  // endpoint is open to anyone who can reach it anyway, so the origin check guards nothing.
-  if (!isLoopback(options.host)) flags.push('--allowed-origins', '*');
+  const serveOptions = optionsFrom(SERVE_OPTIONS, {
+    host: options.host,
+    port: options.port,
+    bus: 'memory',
+    djangoDb: `sqlite://${databaseFile}`,
+    logLevel: options.logLevel,
+    drainSeconds: 0,
+    // Off loopback the page's origin is whatever name the browser used; the demo's token
+    // endpoint is open to anyone who can reach it anyway, so the origin check guards nothing.
+    ...(isLoopback(options.host) ? {} : { allowedOrigins: ['*'] }),
+  });
   const mintToken = authenticator.mintToken.bind(authenticator);
   let sidecast: Sidecast;
   try {
     sidecast = await startSidecast({
-      options: parseArgs(SERVE_OPTIONS, flags, {}).options,
+      options: serveOptions,
       authenticator,
       logger,
       page: createDemoPage({

@@ -22,7 +22,8 @@ import { serveClientModules } from '../../src/demo/page.js';
 import { pythonJson } from '../../src/demo/scenario.js';
 import { createDjangoSqlite, unusablePassword, type SiteIds } from '../../src/demo/schema.js';
 import { builtClient, collectPageErrors, launchChromium } from '../support/browser.js';
-import { startTestServer, waitFor } from '../support/server.js';
+import { startTestServer } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 interface PageLog {
   states: string[];

@@ -16,7 +16,7 @@ import {
   launchChromium,
 } from '../support/browser.js';
 import { startCli } from '../support/cli.js';
-import { waitFor } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 /** Who may see what, from the demo's permissions (superuser, view_book, change_order via a group). */
 const ALLOWED: Record<string, readonly string[]> = {

@@ -6,8 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Sidecast } from '../../src/app.js';
@@ -20,18 +18,11 @@ import {
   ensureDjangoVenv,
   type DjangoSite,
 } from '../support/django.js';
-import { startTestServer, waitFor } from '../support/server.js';
+import { freePort } from '../support/ports.js';
+import { startTestServer } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const PASSWORD = 'correct horse battery staple';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** `manage.py runserver` with the site's settings, resolved once it answers HTTP. */
 async function runserver(

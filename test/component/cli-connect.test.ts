@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
 import type { Sidecast } from '../../src/app.js';
@@ -11,14 +11,10 @@ import {
   type CliProcess,
   type TerminalCli,
 } from '../support/cli.js';
-import {
-  connectClient,
-  event,
-  principal,
-  startTestServer,
-  tableAuthenticator,
-  waitFor,
-} from '../support/server.js';
+import { connectClient } from '../support/client.js';
+import { freePort } from '../support/ports.js';
+import { event, principal, startTestServer, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const users = () =>
   tableAuthenticator({
@@ -28,16 +24,6 @@ const users = () =>
 
 function lines(text: string): string[] {
   return text.split('\n').filter((line, index, all) => line !== '' || index < all.length - 1);
-}
-
-/** A port nothing listens on: bound by the system, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Terminal output arrives in pieces: wait until the screen settles on `expected`, then compare. */
@@ -160,7 +146,7 @@ describe('sidecast connect with piped input', () => {
 
 describe('sidecast connect errors', () => {
   it('says so in one line when nothing listens', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const result = await runCli(['connect', `ws://127.0.0.1:${port}/`]);
     assert.equal(
       result.stderr,

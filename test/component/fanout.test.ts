@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Sidecast } from '../../src/app.js';
-import {
-  connectClient,
-  event,
-  principal,
-  startTestServer,
-  tableAuthenticator,
-  waitFor,
-} from '../support/server.js';
+import { connectClient } from '../support/client.js';
+import { event, principal, startTestServer, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 describe('fan-out over the memory bus', () => {
   let app: Sidecast;

@@ -5,26 +5,12 @@
  * untouched; and a client that vanishes while frames are queued for it disturbs nobody else.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Sidecast } from '../../src/app.js';
-import {
-  event,
-  principal,
-  startTestServer,
-  tableAuthenticator,
-  waitFor,
-} from '../support/server.js';
-
-interface Frame {
-  readonly fin: boolean;
-  readonly rsv: number;
-  readonly opcode: number;
-  readonly masked: boolean;
-  readonly payload: Buffer;
-}
+import { openRawWebSocket, type Frame } from '../support/raw-websocket.js';
+import { event, principal, startTestServer, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 /** A WebSocket client on a bare socket that keeps the raw bytes and how they arrived. */
 interface WireClient {
@@ -33,102 +19,29 @@ interface WireClient {
   readonly headers: string;
   /** TCP reads after the upgrade (a coalesced write arrives in few of them). */
   readonly reads: number;
-  /** Frames parsed so far from the raw bytes. */
-  frames(): Frame[];
+  /** Every frame received so far, once there are at least `count`. */
   waitForFrames(count: number, timeoutMs?: number): Promise<Frame[]>;
-}
-
-/** Splits a byte stream into complete frames; the rest must be the start of the next one. */
-function parseFrames(bytes: Buffer): { frames: Frame[]; rest: number } {
-  const frames: Frame[] = [];
-  let offset = 0;
-  for (;;) {
-    if (bytes.length - offset < 2) break;
-    const first = bytes[offset]!;
-    const second = bytes[offset + 1]!;
-    let length = second & 0x7f;
-    let header = 2;
-    if (length === 126) {
-      if (bytes.length - offset < 4) break;
-      length = bytes.readUInt16BE(offset + 2);
-      header = 4;
-    } else if (length === 127) {
-      if (bytes.length - offset < 10) break;
-      length = Number(bytes.readBigUInt64BE(offset + 2));
-      header = 10;
-    }
-    const masked = (second & 0x80) !== 0;
-    if (masked) header += 4;
-    if (bytes.length - offset < header + length) break;
-    frames.push({
-      fin: (first & 0x80) !== 0,
-      rsv: (first >> 4) & 0x07,
-      opcode: first & 0x0f,
-      masked,
-      payload: bytes.subarray(offset + header, offset + header + length),
-    });
-    offset += header + length;
-  }
-  return { frames, rest: bytes.length - offset };
-}
-
-function maskedTextFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  assert.ok(payload.length < 126);
-  const mask = randomBytes(4);
-  const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
 }
 
 /** Upgrades like a browser (offering permessage-deflate), then sends the token. */
 async function wireClient(url: string, token: string): Promise<WireClient> {
-  const { hostname, port } = new URL(url);
-  const socket = connect({ host: hostname, port: Number(port) });
-  socket.on('error', () => undefined);
-  await once(socket, 'connect');
-  socket.write(
-    `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
-      'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n',
-  );
-  let buffered = Buffer.alloc(0);
-  let headers = '';
-  let reads = 0;
-  const waiters: (() => void)[] = [];
-  socket.on('data', (chunk: Buffer) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    if (!headers) {
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      headers = buffered.subarray(0, end).toString('latin1');
-      buffered = buffered.subarray(end + 4);
-      for (const wake of waiters.splice(0)) wake();
-      return;
-    }
-    reads++;
-    for (const wake of waiters.splice(0)) wake();
+  const raw = await openRawWebSocket(Number(new URL(url).port), {
+    extensions: 'permessage-deflate; client_max_window_bits',
   });
-  while (!headers) await new Promise<void>((resolve) => waiters.push(resolve));
-  assert.match(headers, /^HTTP\/1\.1 101 /);
-  socket.write(maskedTextFrame(token));
-  const frames = () => parseFrames(buffered).frames;
+  let reads = 0;
+  raw.socket.on('data', () => reads++);
+  const frames = raw.read();
+  raw.send(token);
   return {
-    socket,
-    headers,
+    socket: raw.socket,
+    headers: raw.head,
     get reads() {
       return reads;
     },
-    frames,
     async waitForFrames(count, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      while (frames().length < count) {
-        if (Date.now() > deadline) throw new Error(`got ${frames().length} of ${count} frames`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 50);
-        });
-      }
-      return frames();
+      const what = () => `${count} frames, got ${frames.length}`;
+      await waitFor(() => frames.length >= count, timeoutMs, what);
+      return [...frames];
     },
   };
 }

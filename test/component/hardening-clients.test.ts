@@ -7,21 +7,16 @@ import type { Sidecast } from '../../src/app.js';
 import {
   clientFrame,
   closeFrameOf,
-  createFrameParser,
   Opcode,
   openRawWebSocket,
   type Frame,
+  type RawWebSocket,
 } from '../support/raw-websocket.js';
-import { httpGet, metric, metricReaches } from '../support/observe.js';
-import {
-  connectClient,
-  event,
-  principal,
-  startTestServer,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { connectClient, liveClient, type TestClient } from '../support/client.js';
+import { metric, metricReaches } from '../support/metrics.js';
+import { httpGet } from '../support/observe.js';
+import { event, principal, startTestServer, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const authenticator = tableAuthenticator({
   'token-a': principal('1', [7]),
@@ -42,20 +37,12 @@ async function publishDuring(app: Sidecast, count: number, during: Promise<unkno
   return sent;
 }
 
-async function liveClient(app: Sidecast, token = 'token-a'): Promise<TestClient> {
-  const before = app.server.liveConnectionCount;
-  const client = await connectClient(app.url, token);
-  await waitFor(() => app.server.liveConnectionCount > before, 5000, 'client to go live');
-  return client;
-}
-
 /** Collects server frames from a raw socket until it closes. */
-function readFrames(socket: import('node:net').Socket, rest: Buffer): Promise<Frame[]> {
-  const parser = createFrameParser();
-  const frames: Frame[] = parser.push(rest);
-  socket.on('data', (chunk: Buffer) => frames.push(...parser.push(chunk)));
-  socket.resume();
-  return once(socket, 'close').then(() => frames);
+async function readFrames(raw: RawWebSocket): Promise<Frame[]> {
+  const closed = once(raw.socket, 'close');
+  const frames = raw.read();
+  await closed;
+  return frames;
 }
 
 describe('hostile and broken clients', () => {
@@ -123,7 +110,7 @@ describe('hostile and broken clients', () => {
   });
 
   it('ignores text from an authenticated client, refuses its binary and oversized frames', async () => {
-    const chatty = await liveClient(app);
+    const chatty = await liveClient(app, 'token-a');
     const binary = await liveClient(app, 'token-b');
     const oversized = await liveClient(app, 'token-b');
     for (let i = 0; i < 200; i++) chatty.ws.send(`noise ${i}`);
@@ -142,19 +129,19 @@ describe('hostile and broken clients', () => {
   it('answers protocol violations with their close codes: invalid UTF-8 1007, unmasked 1002', async () => {
     const utf8 = await openRawWebSocket(app.port);
     utf8.socket.write(clientFrame(Opcode.text, Buffer.from([0x74, 0xff, 0xfe])));
-    const utf8Frames = await readFrames(utf8.socket, utf8.rest);
+    const utf8Frames = await readFrames(utf8);
     assert.equal(closeFrameOf(utf8Frames.at(-1)!).code, 1007);
 
     const unmasked = await openRawWebSocket(app.port);
     unmasked.socket.write(clientFrame(Opcode.text, 'token-a', { mask: false }));
-    const unmaskedFrames = await readFrames(unmasked.socket, unmasked.rest);
+    const unmaskedFrames = await readFrames(unmasked);
     assert.equal(closeFrameOf(unmaskedFrames.at(-1)!).code, 1002);
   });
 
   it('drops a peer that stops answering pings, and keeps one that answers', async () => {
     const port = app.port;
     const before = await metric(port, 'sidecast_keepalive_timeouts_total');
-    const healthy = await liveClient(app);
+    const healthy = await liveClient(app, 'token-a');
     const dead = await openRawWebSocket(port);
     dead.send('token-b');
     // A raw socket never answers pings on its own, as with a peer that vanished.

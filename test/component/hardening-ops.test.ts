@@ -3,15 +3,11 @@ import { after, describe, it } from 'node:test';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import type { Authenticator, Credential, Principal } from '../../src/auth/authenticator.js';
 import { authFailed, authUnavailable, SidecastError } from '../../src/errors.js';
-import { captureLogs, httpGet, metric, scrapeMetrics } from '../support/observe.js';
-import {
-  connectClient,
-  event,
-  principal,
-  serveOptions,
-  tableAuthenticator,
-  waitFor,
-} from '../support/server.js';
+import { connectClient } from '../support/client.js';
+import { metric, scrapeMetrics } from '../support/metrics.js';
+import { captureLogs, httpGet } from '../support/observe.js';
+import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 /** Tokens decide the outcome: "ok-*" succeed, "down" has no database, "hang" never answers. */
 function scriptedAuthenticator(): Authenticator & {

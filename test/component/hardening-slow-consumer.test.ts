@@ -6,15 +6,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
 import type { Sidecast } from '../../src/app.js';
-import {
-  clientFrame,
-  closeFrameOf,
-  createFrameParser,
-  Opcode,
-  openRawWebSocket,
-} from '../support/raw-websocket.js';
-import { metric } from '../support/observe.js';
-import { principal, startTestServer, tableAuthenticator, waitFor } from '../support/server.js';
+import { clientFrame, closeFrameOf, Opcode, openRawWebSocket } from '../support/raw-websocket.js';
+import { connectClient } from '../support/client.js';
+import { metric } from '../support/metrics.js';
+import { principal, startTestServer, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 // A full collection before each measurement, so garbage does not pass for retained memory.
 setFlagsFromString('--expose-gc');
@@ -98,10 +94,7 @@ describe('slow consumers', () => {
     assert.equal(app.server.liveConnectionCount, 1);
 
     // The late reader catches up within the grace period and finds the documented close frame.
-    const parser = createFrameParser();
-    const frames = parser.push(late.rest);
-    late.socket.on('data', (chunk: Buffer) => frames.push(...parser.push(chunk)));
-    late.socket.resume();
+    const frames = late.read();
     await waitFor(() => frames.at(-1)?.opcode === Opcode.close, 10_000, 'the close frame');
     assert.deepEqual(closeFrameOf(frames.at(-1)!), { code: 1008, reason: 'slow consumer' });
     const texts = frames.filter((frame) => frame.opcode === Opcode.text);
@@ -121,11 +114,7 @@ describe('slow consumers', () => {
 
   it('drops a client that floods pings while never reading the pongs', async (t) => {
     // --ping-interval is 0 here, so keepalive cannot be what ends this connection.
-    const watcher = new WebSocket(app.url);
-    const seen: string[] = [];
-    watcher.on('message', (data: Buffer) => seen.push(data.toString()));
-    await once(watcher, 'open');
-    watcher.send('token-good');
+    const watcher = await connectClient(app.url, 'token-good');
     const flooder = await openRawWebSocket(app.port);
     flooder.send('token-stalled');
     await waitFor(() => app.server.liveConnectionCount === 2, 5000, 'two live clients');
@@ -148,10 +137,9 @@ describe('slow consumers', () => {
     assert.ok(retained < 8 * 2 ** 20, `${retained} bytes retained`);
     const payload = JSON.stringify({ content_type_id: 7, seq: 0, sentAt: Date.now() });
     await app.bus.publish(payload);
-    await waitFor(() => seen.includes(payload), 5000, 'the watcher to be served');
+    await waitFor(() => watcher.messages.includes(payload), 5000, 'the watcher to be served');
     flooder.socket.destroy();
-    const watcherClosed = once(watcher, 'close');
-    watcher.close();
-    await watcherClosed;
+    watcher.ws.close();
+    await watcher.closed;
   });
 });

@@ -2,48 +2,18 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import type { Sidecast } from '../../src/app.js';
 import { rawExchange, upgradeRequest } from '../support/raw-websocket.js';
-import { httpGet, metric } from '../support/observe.js';
-import {
-  connectClient,
-  event,
-  principal,
-  startTestServer,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { connectClient, liveClient, upgradeStatus, type TestClient } from '../support/client.js';
+import { metric } from '../support/metrics.js';
+import { httpGet } from '../support/observe.js';
+import { event, principal, startTestServer, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const authenticator = tableAuthenticator({
   'token-ann': principal('ann', [5]),
   'token-bob': principal('bob', [5]),
 });
-
-/** The HTTP status a WebSocket upgrade is refused with, or 101 if it opens. */
-async function upgradeStatus(url: string, headers: Record<string, string> = {}) {
-  const ws = new WebSocket(url, { headers });
-  ws.on('error', () => undefined);
-  return new Promise<{ status: number; retryAfter?: string }>((resolve) => {
-    ws.on('open', () => {
-      ws.close();
-      resolve({ status: 101 });
-    });
-    ws.on('unexpected-response', (_request, response) => {
-      const retryAfter = response.headers['retry-after'];
-      resolve({ status: response.statusCode ?? 0, ...(retryAfter ? { retryAfter } : {}) });
-      response.resume();
-    });
-  });
-}
-
-async function live(app: Sidecast, token: string): Promise<TestClient> {
-  const count = app.server.liveConnectionCount;
-  const client = await connectClient(app.url, token);
-  await waitFor(() => app.server.liveConnectionCount > count, 5000, 'client to go live');
-  return client;
-}
 
 /** Proves `client` still gets events: publishes one and waits for it. */
 async function stillReceives(app: Sidecast, client: TestClient, marker: string): Promise<void> {
@@ -66,7 +36,7 @@ describe('handshake checks: origins, limits, malformed requests', () => {
 
   it('refuses browsers from other origins with 403 before the WebSocket opens', async () => {
     const app = await start(['--allowed-origins', 'https://*.example.com,https://app.test']);
-    const watcher = await live(app, 'token-ann');
+    const watcher = await liveClient(app, 'token-ann');
     assert.equal((await upgradeStatus(app.url, { Origin: 'https://evil.test' })).status, 403);
     assert.equal((await upgradeStatus(app.url, { Origin: 'http://localhost:3000' })).status, 403);
     assert.equal((await upgradeStatus(app.url, { Origin: 'https://www.example.com' })).status, 101);
@@ -86,9 +56,9 @@ describe('handshake checks: origins, limits, malformed requests', () => {
   it('refuses upgrades past --max-connections with 503 and Retry-After, and recovers', async () => {
     const app = await start(['--max-connections', '3']);
     const clients = [
-      await live(app, 'token-ann'),
-      await live(app, 'token-bob'),
-      await live(app, 'token-bob'),
+      await liveClient(app, 'token-ann'),
+      await liveClient(app, 'token-bob'),
+      await liveClient(app, 'token-bob'),
     ];
     assert.deepEqual(await upgradeStatus(app.url), { status: 503, retryAfter: '1' });
     await stillReceives(app, clients[0]!, 'at the limit');
@@ -105,26 +75,26 @@ describe('handshake checks: origins, limits, malformed requests', () => {
 
   it('closes connections past --max-connections-per-user with 1008', async () => {
     const app = await start(['--max-connections-per-user', '2']);
-    const first = await live(app, 'token-ann');
-    const second = await live(app, 'token-ann');
+    const first = await liveClient(app, 'token-ann');
+    const second = await liveClient(app, 'token-ann');
     const third = await connectClient(app.url, 'token-ann');
     assert.deepEqual(await third.closed, {
       code: 1008,
       reason: 'too many connections for this user',
     });
-    const bob = await live(app, 'token-bob');
+    const bob = await liveClient(app, 'token-bob');
     await stillReceives(app, first, 'per-user');
     first.ws.close();
     await first.closed;
     await waitFor(() => app.server.liveConnectionCount === 2, 5000, 'ann to be at one');
-    const again = await live(app, 'token-ann');
+    const again = await liveClient(app, 'token-ann');
     await stillReceives(app, again, 'room again');
     for (const client of [second, bob, again]) client.ws.close();
   });
 
   it('answers malformed upgrade requests with 4xx and stays responsive', async () => {
     const app = await start(['--auth-timeout', '1']);
-    const watcher = await live(app, 'token-ann');
+    const watcher = await liveClient(app, 'token-ann');
     const port = app.port;
     const badKey = await rawExchange(port, upgradeRequest(port, { key: 'not-a-key' }));
     assert.equal(badKey.status, 400);

@@ -4,20 +4,15 @@
  * nobody else an event.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { OPTIONS } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { metric } from '../support/observe.js';
-import {
-  connectClient,
-  principal,
-  serveOptions,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { metric } from '../support/metrics.js';
+import { httpRequest } from '../support/observe.js';
+import { principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const KEY = 'publish-key-for-large-events';
 const DEFAULT_LIMIT = OPTIONS['max-event-bytes'].defaultValue;
@@ -39,29 +34,13 @@ function eventOf(bytes: number, seq: number): string {
   return payload;
 }
 
-function postEvent(port: number, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/publish',
-        agent: false,
-        headers: {
-          authorization: `Bearer ${KEY}`,
-          'content-type': 'application/json',
-          'content-length': String(Buffer.byteLength(body)),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+async function postEvent(port: number, body: string): Promise<number> {
+  const headers = {
+    authorization: `Bearer ${KEY}`,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  return (await httpRequest(port, { method: 'POST', path: '/publish', headers, body })).status;
 }
 
 /** What `client` received after its first `from` messages, once `count` came or it closed. */

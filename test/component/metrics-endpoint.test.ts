@@ -4,20 +4,14 @@
  * is tested on two workers in test/integration/metrics-workers.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { parseArgs } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { httpGet } from '../support/observe.js';
-import {
-  connectClient,
-  principal,
-  serveOptions,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { httpGet, httpRequest } from '../support/observe.js';
+import { principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const KEY = 'metrics-key-for-tests';
 const authenticator = tableAuthenticator({ 'token-ann': principal('ann', [9]) });
@@ -31,32 +25,14 @@ function startServer(metricsKey = ''): Promise<Sidecast> {
 }
 
 /** GET /metrics with an Authorization header: status, www-authenticate and body. */
-function scrape(port: number, authorization?: string) {
-  return new Promise<{ status: number; challenge: string | undefined; body: string }>(
-    (resolve, reject) => {
-      const req = request({
-        host: '127.0.0.1',
-        port,
-        path: '/metrics',
-        agent: false,
-        headers: authorization === undefined ? {} : { authorization },
-      });
-      req.on('error', reject);
-      req.on('response', (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            challenge: res.headers['www-authenticate'],
-            body,
-          }),
-        );
-      });
-      req.end();
-    },
-  );
+async function scrape(port: number, authorization?: string) {
+  const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
+  const answer = await httpRequest(port, { path: '/metrics', headers });
+  return {
+    status: answer.status,
+    challenge: answer.headers['www-authenticate'],
+    body: answer.body,
+  };
 }
 
 /** Counts the collections the server's registry performs. */

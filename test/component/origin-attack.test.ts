@@ -4,38 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import type { Sidecast } from '../../src/app.js';
 import { MAX_ORIGIN_LENGTH } from '../../src/server/origin.js';
 import { describeReport, loopUntil, measureDelivery } from '../support/latency.js';
-import { metric } from '../support/observe.js';
+import { connectClient, upgradeStatus, type TestClient } from '../support/client.js';
+import { metric } from '../support/metrics.js';
+import { principal, startTestServer, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 import { rawExchange, upgradeRequest } from '../support/raw-websocket.js';
-import {
-  connectClient,
-  principal,
-  startTestServer,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
 
 const authenticator = tableAuthenticator({ 'token-ann': principal('ann', [5]) });
-
-/** The HTTP status a browser-like upgrade from `origin` gets: 101 if the WebSocket opens. */
-function upgradeStatus(url: string, origin: string): Promise<number> {
-  const ws = new WebSocket(url, { headers: { Origin: origin } });
-  ws.on('error', () => undefined);
-  return new Promise((resolve) => {
-    ws.on('open', () => {
-      ws.close();
-      resolve(101);
-    });
-    ws.on('unexpected-response', (_request, response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
-  });
-}
 
 describe('hostile Origin headers', () => {
   let app: Sidecast;
@@ -82,8 +60,11 @@ describe('hostile Origin headers', () => {
   it('considers origins up to the cap and refuses longer ones, even ones that would match', async () => {
     const host = (length: number) =>
       `https://a-b-${'c'.repeat(length - 'https://a-b-.example.com'.length)}.example.com`;
-    assert.equal(await upgradeStatus(app.url, host(MAX_ORIGIN_LENGTH)), 101);
-    assert.equal(await upgradeStatus(app.url, host(MAX_ORIGIN_LENGTH + 1)), 403);
-    assert.equal(await upgradeStatus(app.url, 'https://a-b.example.com'), 403);
+    assert.equal((await upgradeStatus(app.url, { Origin: host(MAX_ORIGIN_LENGTH) })).status, 101);
+    assert.equal(
+      (await upgradeStatus(app.url, { Origin: host(MAX_ORIGIN_LENGTH + 1) })).status,
+      403,
+    );
+    assert.equal((await upgradeStatus(app.url, { Origin: 'https://a-b.example.com' })).status, 403);
   });
 });

@@ -3,59 +3,37 @@
  * cost of reading it must not depend on what an attacker puts there.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { parseArgs } from '../../src/config.js';
 import { isSidecastError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { describeReport, loopUntil, measureDelivery } from '../support/latency.js';
-import {
-  connectClient,
-  event,
-  principal,
-  serveOptions,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { httpRequest } from '../support/observe.js';
+import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const KEY = 'publish-key-for-auth-tests';
 
 /** One POST /publish on a fresh connection: its status and the message of its JSON answer. */
-function post(
+async function post(
   port: number,
   authorization: string,
   body = event(5),
 ): Promise<{ status: number; message: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/publish',
-        agent: false,
-        headers: {
-          authorization,
-          'content-type': 'application/json',
-          'content-length': String(Buffer.byteLength(body)),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            message: (JSON.parse(text) as { message?: string }).message ?? '',
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+  const answer = await httpRequest(port, {
+    method: 'POST',
+    path: '/publish',
+    headers: {
+      authorization,
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+    },
+    body,
   });
+  const { message = '' } = JSON.parse(answer.body) as { message?: string };
+  return { status: answer.status, message };
 }
 
 describe('POST /publish Authorization header', () => {

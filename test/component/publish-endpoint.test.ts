@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { OPTIONS } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import {
-  connectClient,
-  event,
-  principal,
-  serveOptions,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { httpRequest } from '../support/observe.js';
+import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const KEY = 'publish-key-for-tests';
 /** --max-event-bytes by default (1 MiB); a request body may hold four times that. */
@@ -39,34 +33,20 @@ interface Reply {
 }
 
 /** A raw HTTP request, so tests control every header (fetch would add a content-type). */
-function post(
+async function post(
   app: Sidecast,
   body: string | Buffer,
   headers: Record<string, string> = {},
   chunked = false,
 ): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: app.port,
-        method: 'POST',
-        path: '/publish',
-        headers: chunked
-          ? headers
-          : { 'content-length': String(Buffer.byteLength(body)), ...headers },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+  const length = { 'content-length': String(Buffer.byteLength(body)) };
+  const answer = await httpRequest(app.port, {
+    method: 'POST',
+    path: '/publish',
+    headers: chunked ? headers : { ...length, ...headers },
+    body,
   });
+  return { status: answer.status, headers: answer.headers, body: JSON.parse(answer.body) };
 }
 
 const json = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };

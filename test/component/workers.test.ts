@@ -10,33 +10,21 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
-import {
-  openClient,
-  processEnv,
-  sleep,
-  spawnServe,
-  type RawClient,
-  type ServeProcess,
-} from '../support/e2e.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { processEnv, spawnServe, type ServeProcess } from '../support/e2e.js';
+import { metric } from '../support/metrics.js';
 import { childPids, connectionOwners } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const PUBLISH_KEY = `key-${randomBytes(12).toString('hex')}`;
 
-/** /metrics sums every worker's figures (the primary aggregates them on request). */
-async function metric(url: string, line: string): Promise<number> {
-  const response = await fetch(new URL('/metrics', url.replace(/^ws/, 'http')));
-  const found = (await response.text()).split('\n').find((l) => l.startsWith(`${line} `));
-  return found === undefined ? 0 : Number(found.split(' ')[1]);
-}
-
-async function waitForAuthenticated(url: string, count: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while ((await metric(url, 'sidecast_authentications_total{outcome="success"}')) < count) {
-    if (Date.now() > deadline) throw new Error('clients were not authenticated in time');
-    await sleep(50);
-  }
+/** Until /metrics, which sums every worker's figures, counts `count` authenticated clients. */
+function waitForAuthenticated(url: string, count: number): Promise<void> {
+  const authenticated = () => metric(url, 'sidecast_authentications_total{outcome="success"}');
+  return waitFor(async () => (await authenticated()) >= count, 15_000, 'authentication', 50);
 }
 
 /**
@@ -45,7 +33,7 @@ async function waitForAuthenticated(url: string, count: number): Promise<void> {
  */
 async function clientsOfOneWorker(
   primary: number,
-  clients: Map<string, RawClient>,
+  clients: Map<string, TestClient>,
 ): Promise<{ dropped: string[]; kept: string[] }> {
   const workers = childPids(primary);
   assert.equal(workers.length, 2, 'two worker processes');
@@ -141,12 +129,12 @@ describe('serve --workers 2', () => {
    * where a connection lands; a client on the busier worker reconnects until both have some.
    * Resolves once every client is authenticated.
    */
-  async function connectEveryone(server: ServeProcess): Promise<Map<string, RawClient>> {
-    const clients = new Map<string, RawClient>();
+  async function connectEveryone(server: ServeProcess): Promise<Map<string, TestClient>> {
+    const clients = new Map<string, TestClient>();
     const tokens = new Map<string, string>();
     for (const username of people) {
       tokens.set(username, await site.driver.getToken({ username }));
-      clients.set(username, await openClient(server.url, tokens.get(username)!));
+      clients.set(username, await connectClient(server.url, tokens.get(username)!));
     }
     const port = Number(new URL(server.url).port);
     const workers = childPids(server.child.pid!);
@@ -161,7 +149,7 @@ describe('serve --workers 2', () => {
       const crowded = on.find((names) => names.length > 1)!;
       const moving = crowded[attempt % crowded.length]!;
       clients.get(moving)!.ws.terminate();
-      clients.set(moving, await openClient(server.url, tokens.get(moving)!));
+      clients.set(moving, await connectClient(server.url, tokens.get(moving)!));
       opened++;
     }
     await waitForAuthenticated(server.url, opened);
@@ -175,7 +163,7 @@ describe('serve --workers 2', () => {
   }
 
   async function assertEveryoneGets(
-    clients: Map<string, RawClient>,
+    clients: Map<string, TestClient>,
     events: readonly { ct: number; payload: string }[],
   ): Promise<void> {
     for (const [username, client] of clients) {
@@ -215,7 +203,7 @@ describe('serve --workers 2', () => {
     const env = processEnv({ ...site.env, SIDECAST_PUBLISH_KEY: PUBLISH_KEY });
     const server = await spawnServe([...args, '--auth-timeout', '60'], env);
     const sockets: Socket[] = [];
-    const clients: RawClient[] = [];
+    const clients: TestClient[] = [];
     try {
       const port = Number(new URL(server.url).port);
       const workers = childPids(server.child.pid!);
@@ -227,9 +215,9 @@ describe('serve --workers 2', () => {
 
       // Clients on both workers: the kernel picks the worker of each connection.
       const token = await site.driver.getToken({ username: 'ada' });
-      let spread: RawClient[][] = [];
+      let spread: TestClient[][] = [];
       while (clients.length < 40) {
-        clients.push(await openClient(server.url, token));
+        clients.push(await connectClient(server.url, token));
         spread = byWorker(clients, (client) => client.localPort);
         if (clients.length >= 8 && spread.every((list) => list.length >= 2)) break;
       }

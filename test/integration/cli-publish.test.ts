@@ -6,16 +6,10 @@ import { startSidecast, type Sidecast } from '../../src/app.js';
 import { OPTIONS } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { runCli } from '../support/cli.js';
+import { connectClient, type TestClient } from '../support/client.js';
 import { createRedisServer, type RedisServer } from '../support/faults.js';
-import {
-  connectClient,
-  event,
-  principal,
-  serveOptions,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * `sidecast publish` and POST /publish through real Redis: two sidecast instances share one

@@ -13,8 +13,9 @@ import {
   type DjangoSite,
   type DjangoUserModel,
 } from '../support/django.js';
-import { openClient, startSiteServer } from '../support/e2e.js';
-import { waitFor } from '../support/server.js';
+import { connectClient } from '../support/client.js';
+import { startSiteServer } from '../support/e2e.js';
+import { waitFor } from '../support/wait.js';
 
 /** get_token(user, scope) with time.time() set to each second of [first, last]. */
 const TOKENS_AT_EACH_SECOND = `
@@ -145,7 +146,7 @@ for (const { dialect, userModel, sesame } of SITES) {
 
       it('authenticates a client that sends the printed token', async () => {
         const { token } = await cliToken(['alice']);
-        const client = await openClient(app.url, token);
+        const client = await connectClient(app.url, token);
         await waitFor(() => app.server.liveConnectionCount === 1, 10_000, 'authentication');
         await site.driver.adminAdd({ model: 'catalog.author', data: { name: 'Ada' } });
         const [frame] = await client.waitForFrames(1);

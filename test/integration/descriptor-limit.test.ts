@@ -13,13 +13,16 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createSesameAuthenticator } from '../../src/auth/sesame/authenticator.js';
 import { loadDjangoSettings } from '../../src/config.js';
 import { createDjangoSqlite } from '../../src/demo/schema.js';
 import { connectionCap, openFileLimit } from '../../src/server/descriptor-limit.js';
-import { openClient, processEnv, sleep, type RawClient } from '../support/e2e.js';
-import { httpGet, scrapeMetrics } from '../support/observe.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { processEnv } from '../support/e2e.js';
+import { scrapeMetrics } from '../support/metrics.js';
+import { httpGet } from '../support/observe.js';
 import { childPids, connectionOwners, spawnServeGroup } from '../support/processes.js';
 import { upgradeRequest } from '../support/raw-websocket.js';
 
@@ -159,11 +162,11 @@ describe(`sidecast serve under an open-file limit of ${LIMIT}`, () => {
           processEnv({ DJANGO_SECRET_KEY: SECRET }),
           { prefix: ['prlimit', `--nofile=${LIMIT}:${LIMIT}`] },
         );
-        const clients: RawClient[] = [];
+        const clients: TestClient[] = [];
         const held: Socket[] = [];
         let events = 0;
         /** Publishes on Redis (no new connection to the server) and waits for `receivers`. */
-        const deliver = async (receivers: readonly RawClient[]) => {
+        const deliver = async (receivers: readonly TestClient[]) => {
           const payload = JSON.stringify({ content_type_id: bookType, n: events++ });
           const deadline = Date.now() + 10_000;
           while (
@@ -182,7 +185,7 @@ describe(`sidecast serve under an open-file limit of ${LIMIT}`, () => {
 
           // Clients connected before the flood, on every worker.
           for (let tries = 0; tries < 30; tries++) {
-            clients.push(await openClient(url, token));
+            clients.push(await connectClient(url, token));
             const owners = connectionOwners(port, pids);
             const covered = pids.every((pid) =>
               clients.some((c) => owners.get(c.localPort) === pid),
@@ -217,7 +220,7 @@ describe(`sidecast serve under an open-file limit of ${LIMIT}`, () => {
               assert.ok(Date.now() - freed < 5000, '/healthz answers again within 5 s');
               await sleep(100);
             }
-            const fresh = await openClient(url, token);
+            const fresh = await connectClient(url, token);
             clients.push(fresh);
             await deliver([fresh]);
             assert.ok(Date.now() - freed < 5000, `recovered in ${Date.now() - freed} ms`);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createSesameAuthenticator,
   type SesameAuthenticator,
@@ -18,7 +19,7 @@ import {
   type DjangoSite,
   type DjangoUserModel,
 } from '../support/django.js';
-import { createRandom, sleep, testSeed, type Random } from '../support/e2e.js';
+import { createRandom, testSeed, type Random } from '../support/e2e.js';
 
 const SEED = testSeed();
 const USERS = 30;

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { sesameUserLookup } from '../../src/auth/sesame/settings.js';
 import { isSidecastError } from '../../src/errors.js';
@@ -28,6 +27,7 @@ import {
   permissionRows,
   type Insert,
 } from '../support/django-vectors.js';
+import { freePort } from '../support/ports.js';
 
 const vectors = loadVectors();
 
@@ -183,16 +183,6 @@ function authUser(id: number, username: string): Record<string, unknown> {
     is_active: true,
     date_joined: '2024-01-01 00:00:00',
   };
-}
-
-/** A TCP port nobody listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
 }
 
 for (const server of SERVERS) {
@@ -434,7 +424,7 @@ for (const server of SERVERS) {
     });
 
     void test('an unreachable server or database is DB_UNAVAILABLE, without the password', async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const scheme = server.dialect === 'postgres' ? 'postgres' : 'mysql';
       await assert.rejects(
         openDjangoDb(`${scheme}://django:hunter22secret@127.0.0.1:${port}/app`, {

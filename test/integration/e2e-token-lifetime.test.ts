@@ -4,17 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sidecast } from '../../src/app.js';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
 import { AUTH_FAILED } from '../support/e2e-suite.js';
-import {
-  closeOf,
-  openClient,
-  sleep,
-  startSiteServer,
-  until,
-  type RawClient,
-} from '../support/e2e.js';
+import { closeOf, connectClient, type TestClient } from '../support/client.js';
+import { startSiteServer } from '../support/e2e.js';
+import { waitFor } from '../support/wait.js';
 
 const LAST_LOGIN = `from django.contrib.auth import get_user_model
 user = get_user_model()._default_manager.get_by_natural_key(args["username"])
@@ -47,7 +43,7 @@ for (const { dialect, userModel, env } of ONE_TIME_CASES) {
   void describe(`SESAME_ONE_TIME on ${dialect} with ${userModel}, ${zone}`, () => {
     let site: DjangoSite;
     let app: Sidecast;
-    const clients: RawClient[] = [];
+    const clients: TestClient[] = [];
 
     before(async () => {
       site = await createDjangoSite({ dialect, userModel, env, sesame: { ONE_TIME: 'True' } });
@@ -59,15 +55,15 @@ for (const { dialect, userModel, env } of ONE_TIME_CASES) {
       await site?.close();
     });
 
-    async function connect(token: string): Promise<RawClient> {
-      const client = await openClient(app.url, token);
+    async function connect(token: string): Promise<TestClient> {
+      const client = await connectClient(app.url, token);
       clients.push(client);
       return client;
     }
 
     async function liveWith(token: string, count: number): Promise<void> {
       await connect(token);
-      await until(() => app.server.liveConnectionCount === count, 10_000, `${count} live`);
+      await waitFor(() => app.server.liveConnectionCount === count, 10_000, `${count} live`);
     }
 
     void test('a token works once, and sidecast spends it for Django too', async () => {
@@ -124,17 +120,17 @@ void describe('SESAME_MAX_AGE in real time', () => {
     const { driver } = site;
     await driver.createUser({ username: 'hasty', perms: ['catalog.view_book'] });
     const token = await driver.getToken({ username: 'hasty' });
-    const fresh = await openClient(app.url, token);
-    await until(() => app.server.liveConnectionCount === 1, 10_000, 'the fresh token live');
+    const fresh = await connectClient(app.url, token);
+    await waitFor(() => app.server.liveConnectionCount === 1, 10_000, 'the fresh token live');
     fresh.ws.close();
 
     // Whole seconds count: created at t, the token is expired once int(now) - int(t) >= 3.
     await sleep(4000);
     assert.equal(await driver.getUser({ token }), null, 'Django considers it expired');
-    assert.deepEqual(await closeOf(await openClient(app.url, token)), AUTH_FAILED);
+    assert.deepEqual(await closeOf(await connectClient(app.url, token)), AUTH_FAILED);
     const renewed = await driver.getToken({ username: 'hasty' });
-    const client = await openClient(app.url, renewed);
-    await until(() => app.server.liveConnectionCount === 1, 10_000, 'the renewed token live');
+    const client = await connectClient(app.url, renewed);
+    await waitFor(() => app.server.liveConnectionCount === 1, 10_000, 'the renewed token live');
     client.ws.close();
   });
 });

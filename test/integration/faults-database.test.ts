@@ -5,8 +5,10 @@ import { startSidecast, type Sidecast } from '../../src/app.js';
 import { loadDjangoSettings } from '../../src/config.js';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
 import { createTcpProxy, type TcpProxy } from '../support/faults.js';
-import { captureLogs, httpGet, metric, type CapturedLogs } from '../support/observe.js';
-import { connectClient, event, serveOptions, waitFor, type TestClient } from '../support/server.js';
+import { connectClient, liveClient, type TestClient } from '../support/client.js';
+import { metric } from '../support/metrics.js';
+import { captureLogs, httpGet, type CapturedLogs } from '../support/observe.js';
+import { event, serveOptions } from '../support/server.js';
 
 /**
  * The Django database failing while clients authenticate, with the real django-sesame
@@ -23,12 +25,7 @@ describe('database faults during authentication', () => {
 
   const token = () => site.driver.getToken({ username: 'reader' });
 
-  async function live(): Promise<TestClient> {
-    const count = app.server.liveConnectionCount;
-    const client = await connectClient(app.url, await token());
-    await waitFor(() => app.server.liveConnectionCount > count, 10_000, 'client live');
-    return client;
-  }
+  const live = async () => liveClient(app, await token(), 10_000);
 
   async function readyz() {
     const answer = await httpGet(app.port, '/readyz');

@@ -7,22 +7,11 @@ import WebSocket from 'ws';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { isSidecastError } from '../../src/errors.js';
 import { createRedisServer, type RedisServer } from '../support/faults.js';
-import {
-  captureLogs,
-  httpGet,
-  metric,
-  metricReaches,
-  type CapturedLogs,
-} from '../support/observe.js';
-import {
-  connectClient,
-  event,
-  principal,
-  serveOptions,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { liveClient } from '../support/client.js';
+import { metric, metricReaches } from '../support/metrics.js';
+import { captureLogs, httpGet, type CapturedLogs } from '../support/observe.js';
+import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The bus failing under a running server: a redis-server of the test's own, on its own port,
@@ -45,18 +34,9 @@ async function readyz(app: Sidecast) {
 }
 
 async function waitForReady(app: Sidecast, ready: boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await readyz(app)).status !== (ready ? 200 : 503)) {
-    if (Date.now() > deadline) throw new Error(`/readyz never became ${ready ? 200 : 503}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function live(app: Sidecast): Promise<TestClient> {
-  const count = app.server.liveConnectionCount;
-  const client = await connectClient(app.url, 'token');
-  await waitFor(() => app.server.liveConnectionCount > count, 5000, 'client live');
-  return client;
+  const status = ready ? 200 : 503;
+  const answers = async () => (await readyz(app)).status === status;
+  await waitFor(answers, timeoutMs, `/readyz to answer ${status}`, 50);
 }
 
 describe('Redis faults', () => {
@@ -108,7 +88,7 @@ describe('Redis faults', () => {
     assert.equal(notReady.status, 503);
     assert.match(notReady.checks.bus, /cannot reach Redis at .*ECONNREFUSED/);
     assert.equal((await httpGet(app.port, '/healthz')).status, 200);
-    const client = await live(app);
+    const client = await liveClient(app, 'token');
 
     await new Promise((resolve) => setTimeout(resolve, 700)); // several failed attempts
     await redis.start();
@@ -131,7 +111,7 @@ describe('Redis faults', () => {
     const logs = captureLogs();
     const app = await startApp(redisFlags(redis, channel), logs);
     apps.push(app);
-    const client = await live(app);
+    const client = await liveClient(app, 'token');
     const before = event(4, { phase: 'before' });
     await publisher.publish(channel, before);
     await client.waitForMessages(1);
@@ -168,7 +148,7 @@ describe('Redis faults', () => {
     const logs = captureLogs();
     const app = await startApp(redisFlags(redis, channel), logs);
     apps.push(app);
-    const client = await live(app);
+    const client = await liveClient(app, 'token');
     const before = event(4, { phase: 'before' });
     await publisher.publish(channel, before);
     await client.waitForMessages(1);
@@ -230,7 +210,7 @@ describe('Redis faults', () => {
     const logs = captureLogs();
     const app = await startApp(redisFlags(redis, channel), logs);
     apps.push(app);
-    const client = await live(app);
+    const client = await liveClient(app, 'token');
     redis.pause();
     await waitForReady(app, false, 10_000);
     await redis.stop(); // the connection goes too: ioredis reconnects as after any loss
@@ -270,7 +250,7 @@ describe('Redis faults', () => {
     const logs = captureLogs();
     const app = await startApp(redisFlags(redis, channel), logs);
     apps.push(app);
-    const client = await live(app);
+    const client = await liveClient(app, 'token');
     const first = event(4, { n: 1 });
     const broken: (string | Buffer)[] = [
       'not json',

@@ -10,15 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { OPTIONS } from '../../src/config.js';
-import { captureLogs, metric, type CapturedLogs } from '../support/observe.js';
-import {
-  connectClient,
-  principal,
-  serveOptions,
-  tableAuthenticator,
-  waitFor,
-  type TestClient,
-} from '../support/server.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { metric } from '../support/metrics.js';
+import { captureLogs, type CapturedLogs } from '../support/observe.js';
+import { principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/1';
 const CHANNEL = `sidecast-test-large-${randomBytes(6).toString('hex')}`;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,8 +16,9 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createDjangoSqlite } from '../../src/demo/schema.js';
+import { ensureBuilt } from '../support/e2e.js';
 import { createRedisServer, type RedisServer } from '../support/faults.js';
-import { metric } from '../support/observe.js';
+import { metric } from '../support/metrics.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const GROWTH_LIMIT_MB = 60;
@@ -116,13 +117,7 @@ describe('log output when stderr is not read', () => {
     let publisher: Redis;
 
     before(async () => {
-      for (const file of ['log', 'app', 'server/fanout', 'server/server', 'cli/serve']) {
-        const source = statSync(join(ROOT, 'src', `${file}.ts`)).mtimeMs;
-        const built = statSync(join(ROOT, 'dist', `${file}.js`), { throwIfNoEntry: false });
-        if (!built || built.mtimeMs < source) {
-          throw new Error(`dist/${file}.js is missing or older than src/: run npm run build first`);
-        }
-      }
+      ensureBuilt();
       dir = mkdtempSync(join(tmpdir(), 'sidecast-log-backpressure-'));
       createDjangoSqlite(join(dir, 'db.sqlite3'), { models: [], users: [] });
       redis = await createRedisServer();

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import WebSocket from 'ws';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { createSesameAuthenticator } from '../../src/auth/sesame/authenticator.js';
 import { createDjangoSqlite } from '../../src/demo/schema.js';
@@ -20,8 +19,11 @@ import {
   type DjangoSesameSettings,
 } from '../../src/auth/sesame/settings.js';
 import { createRedisServer, type RedisServer } from '../support/faults.js';
-import { captureLogs, metric, metricReaches, type CapturedLogs } from '../support/observe.js';
-import { connectClient, event, serveOptions, waitFor } from '../support/server.js';
+import { connectClient, upgradeStatus } from '../support/client.js';
+import { metric, metricReaches } from '../support/metrics.js';
+import { captureLogs, type CapturedLogs } from '../support/observe.js';
+import { event, serveOptions } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 const INVALID_EVENTS = 50_000;
 const BAD_TOKENS = 400;
@@ -134,17 +136,10 @@ describe('log floods', () => {
         }),
       );
     }
-    const refusedOrigins = Array.from({ length: 100 }, () => {
-      const ws = new WebSocket(app!.url, { headers: { Origin: 'https://evil.example.com' } });
-      ws.on('error', () => undefined);
-      return new Promise<number>((resolve) => {
-        ws.on('unexpected-response', (_request, response) => {
-          response.resume();
-          resolve(response.statusCode ?? 0);
-        });
-      });
-    });
-    for (const status of await Promise.all(refusedOrigins)) assert.equal(status, 403);
+    const refusedOrigins = Array.from({ length: 100 }, () =>
+      upgradeStatus(app!.url, { Origin: 'https://evil.example.com' }),
+    );
+    for (const { status } of await Promise.all(refusedOrigins)) assert.equal(status, 403);
 
     // /metrics reuses a collection for a second: wait for one taken after the flood.
     assert.equal(

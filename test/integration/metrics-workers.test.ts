@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import WebSocket from 'ws';
 import { createSesameAuthenticator } from '../../src/auth/sesame/authenticator.js';
 import { loadDjangoSettings } from '../../src/config.js';
 import { createDjangoSqlite } from '../../src/demo/schema.js';
+import { connectClient, type TestClient } from '../support/client.js';
 import { processEnv, spawnServe, type ServeProcess } from '../support/e2e.js';
 import { describeReport, measureDelivery } from '../support/latency.js';
 
@@ -63,7 +63,7 @@ async function scrapeInBursts(
 describe('/metrics scraped in parallel on two workers', () => {
   let dir: string;
   let server: ServeProcess;
-  let watcher: WebSocket;
+  let watcher: TestClient;
   let port: number;
   let contentType: number;
   let publisher: Redis;
@@ -94,21 +94,17 @@ describe('/metrics scraped in parallel on two workers', () => {
     publisher = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await publisher.connect();
     port = Number(new URL(server.url).port);
-    watcher = new WebSocket(server.url);
-    const seen: string[] = [];
-    watcher.on('message', (data: Buffer) => seen.push(data.toString()));
-    await new Promise((resolve, reject) => watcher.once('open', resolve).once('error', reject));
-    watcher.send(token);
+    watcher = await connectClient(server.url, token);
     // Authenticated once an event reaches it.
     const probe = JSON.stringify({ content_type_id: contentType, probe: true });
-    for (let i = 0; i < 100 && seen.length === 0; i++) {
+    for (let i = 0; i < 100 && watcher.messages.length === 0; i++) {
       await publish(probe);
       await sleep(50);
     }
-    assert.ok(seen.length > 0, 'the watcher receives events');
+    assert.ok(watcher.messages.length > 0, 'the watcher receives events');
   });
   after(async () => {
-    watcher?.close();
+    watcher?.ws.close();
     publisher?.disconnect();
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -116,7 +112,7 @@ describe('/metrics scraped in parallel on two workers', () => {
 
   it('keeps events prompt while bursts of 1000 parallel scrapes arrive', async (t) => {
     const statuses = new Set<number>();
-    const measured = measureDelivery(watcher, publish, {
+    const measured = measureDelivery(watcher.ws, publish, {
       contentTypeId: contentType,
       durationMs: 3000,
       intervalMs: 25,

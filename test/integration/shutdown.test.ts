@@ -2,17 +2,19 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked } from '../support/children.js';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
-import { freePort } from '../support/faults.js';
-import { httpGet, metric } from '../support/observe.js';
+import { ensureBuilt } from '../support/e2e.js';
+import { freePort } from '../support/ports.js';
+import { connectClient, type TestClient } from '../support/client.js';
+import { metric } from '../support/metrics.js';
+import { httpGet } from '../support/observe.js';
 import { childPids, groupMembers, killGroup } from '../support/processes.js';
-import { connectClient, event, type TestClient } from '../support/server.js';
+import { event } from '../support/server.js';
 
 /**
  * `sidecast serve` as operators run it: a real process from bin/sidecast.js (the build in dist/),
@@ -20,16 +22,6 @@ import { connectClient, event, type TestClient } from '../support/server.js';
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-function assertBuilt(): void {
-  for (const file of ['cli/serve', 'cli/main', 'app', 'server/server', 'bus/redis-bus']) {
-    const source = statSync(join(ROOT, 'src', `${file}.ts`)).mtimeMs;
-    const built = statSync(join(ROOT, 'dist', `${file}.js`), { throwIfNoEntry: false })?.mtimeMs;
-    if (built === undefined || built < source) {
-      throw new Error(`dist/${file}.js is missing or older than src/: run npm run build first`);
-    }
-  }
-}
 
 interface Served {
   readonly child: ChildProcess;
@@ -122,7 +114,7 @@ describe('sidecast serve: signals and start-up failures', () => {
   }
 
   before(async () => {
-    assertBuilt();
+    ensureBuilt();
     site = await createDjangoSite({ dialect: 'sqlite' });
     await site.driver.createUser({ username: 'reader', perms: ['catalog.view_book'] });
     bookType = await site.driver.contentTypeId({ appLabel: 'catalog', model: 'book' });

@@ -15,7 +15,8 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { createDjangoSqlite } from '../../src/demo/schema.js';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
-import { closedPort, processEnv, runServe, type ServeResult } from '../support/e2e.js';
+import { processEnv, runServe, type ServeResult } from '../support/e2e.js';
+import { freePort } from '../support/ports.js';
 import { childPids, groupMembers, spawnServeGroup } from '../support/processes.js';
 
 const SECRET = `startup-secret-${randomBytes(12).toString('hex')}`;
@@ -67,7 +68,7 @@ void describe('sidecast serve start-up errors', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sidecast-startup-'));
-    port = await closedPort();
+    port = await freePort();
     site = await createDjangoSite({ dialect: 'sqlite', secretKey: SECRET });
     await pgAdmin(`CREATE DATABASE "${PG_EMPTY}"`);
     await mysqlAdmin(`CREATE DATABASE \`${MYSQL_EMPTY}\``);
@@ -196,7 +197,7 @@ void describe('sidecast serve start-up errors, one line whatever the number of w
     dir = await mkdtemp(join(tmpdir(), 'sidecast-startup-workers-'));
     database = join(dir, 'django.sqlite3');
     createDjangoSqlite(database, { models: [], users: [{ username: 'ada' }] });
-    closed = await closedPort();
+    closed = await freePort();
   });
   after(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -5,33 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createDjangoSite, type DjangoSite } from '../support/django.js';
+import { closeOf, connectClient, type TestClient } from '../support/client.js';
 import {
   captureChannel,
-  closeOf,
   contentTypeOf,
-  openClient,
   processEnv,
-  scrapeMetric,
-  sleep,
   spawnServe,
   type ChannelCapture,
-  type RawClient,
   type ServeProcess,
 } from '../support/e2e.js';
-
-/**
- * A sample once it equals `expected`, or its last value after 3 s: /metrics answers from a
- * collection up to a second old, and this test scraped each instance moments before.
- */
-async function metricReaches(url: string, name: string, expected: number): Promise<number> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const value = await scrapeMetric(url, name);
-    if (value === expected || Date.now() > deadline) return value;
-    await sleep(100);
-  }
-}
+import { metric, metricReaches } from '../support/metrics.js';
+import { waitFor } from '../support/wait.js';
 
 const PEOPLE = ['root', 'reader', 'editor', 'nobody'] as const;
 type Person = (typeof PEOPLE)[number];
@@ -40,7 +26,7 @@ void describe('two sidecast instances on one Redis', () => {
   let site: DjangoSite;
   let capture: ChannelCapture;
   const instances: ServeProcess[] = [];
-  const clients: { person: Person; instance: number; client: RawClient }[] = [];
+  const clients: { person: Person; instance: number; client: TestClient }[] = [];
 
   before(async () => {
     site = await createDjangoSite({ dialect: 'postgres' });
@@ -74,19 +60,18 @@ void describe('two sidecast instances on one Redis', () => {
     ];
     for (const [person, instance] of layout) {
       const token = await driver.getToken({ username: person });
-      clients.push({ person, instance, client: await openClient(instances[instance]!.url, token) });
+      clients.push({
+        person,
+        instance,
+        client: await connectClient(instances[instance]!.url, token),
+      });
     }
     for (const [index, instance] of instances.entries()) {
       const expected = layout.filter(([, at]) => at === index).length;
-      const deadline = Date.now() + 10_000;
-      while (
-        (await scrapeMetric(instance.url, 'sidecast_authentications_total', {
-          outcome: 'success',
-        })) < expected
-      ) {
-        if (Date.now() > deadline) throw new Error(`instance ${index}: clients not authenticated`);
-        await sleep(50);
-      }
+      const authenticated = () =>
+        metric(instance.url, 'sidecast_authentications_total{outcome="success"}');
+      const what = `instance ${index}: clients authenticated`;
+      await waitFor(async () => (await authenticated()) >= expected, 10_000, what, 50);
     }
 
     const author = await driver.adminAdd({ model: 'catalog.author', data: { name: 'Émilie' } });
@@ -128,7 +113,7 @@ void describe('two sidecast instances on one Redis', () => {
       const mine = clients.filter((entry) => entry.instance === index);
       const frames = mine.reduce((sum, entry) => sum + expectedFor(entry.person).length, 0);
       assert.equal(await metricReaches(instance.url, 'sidecast_events_received_total', 6), 6);
-      assert.equal(await scrapeMetric(instance.url, 'sidecast_events_delivered_total'), frames);
+      assert.equal(await metric(instance.url, 'sidecast_events_delivered_total'), frames);
     }
   });
 

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked } from './children.js';
 import { renderScreen } from './terminal-screen.js';
+import { waitFor } from './wait.js';
 
 /**
  * Runs the sidecast CLI as a separate process, the way a person or a script does: from the
@@ -48,11 +49,7 @@ export interface CliOptions {
 function track(child: ChildProcess): CliProcess {
   let stdout = '';
   let stderr = '';
-  const waiters = new Set<() => void>();
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-    for (const wake of waiters) wake();
-  });
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<CliResult>((resolvePromise, reject) => {
     child.on('error', reject);
@@ -63,29 +60,11 @@ function track(child: ChildProcess): CliProcess {
     child,
     stdout: () => stdout,
     stderr: () => stderr,
-    waitForOutput(text, timeoutMs = 10_000) {
+    async waitForOutput(text, timeoutMs = 10_000) {
       const seen = () => (typeof text === 'string' ? stdout.includes(text) : text.test(stdout));
-      return new Promise((resolvePromise, reject) => {
-        const done = () => {
-          if (!seen()) return;
-          cleanup();
-          resolvePromise();
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(
-              `no ${String(text)} in the output after ${timeoutMs} ms:\n${JSON.stringify(stdout)}\nstderr: ${stderr}`,
-            ),
-          );
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(done);
-        };
-        waiters.add(done);
-        done();
-      });
+      const output = () =>
+        `${String(text)} in the output:\n${JSON.stringify(stdout)}\nstderr: ${stderr}`;
+      await waitFor(seen, timeoutMs, output);
     },
     write: (text) => void child.stdin!.write(text),
     end: () => void child.stdin!.end(),

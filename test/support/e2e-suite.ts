@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import type { Sidecast } from '../../src/app.js';
@@ -14,18 +15,15 @@ import {
   type DjangoSite,
   type DjangoUserModel,
 } from './django.js';
+import { closeOf, connectClient, type TestClient } from './client.js';
 import {
   captureChannel,
-  closeOf,
   contentTypeOf,
-  openClient,
-  sleep,
   startSiteServer,
   tamper,
-  until,
   type ChannelCapture,
-  type RawClient,
 } from './e2e.js';
+import { waitFor } from './wait.js';
 
 const VECTORS = fileURLToPath(new URL('../fixtures/sesame_v2.json', import.meta.url));
 
@@ -81,7 +79,7 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
     let site: DjangoSite;
     let capture: ChannelCapture;
     let app: Sidecast;
-    const clients: RawClient[] = [];
+    const clients: TestClient[] = [];
 
     before(async () => {
       site = await createDjangoSite({ dialect, userModel });
@@ -96,8 +94,8 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
       await site?.close();
     });
 
-    async function connect(token: string): Promise<RawClient> {
-      const client = await openClient(app.url, token);
+    async function connect(token: string): Promise<TestClient> {
+      const client = await connectClient(app.url, token);
       clients.push(client);
       return client;
     }
@@ -120,11 +118,11 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
       assert.deepEqual([...allowed.get('nobody')!], []);
       assert.deepEqual([...allowed.get('clerk')!], []);
 
-      const live = new Map<Person, RawClient>();
+      const live = new Map<Person, TestClient>();
       for (const person of PEOPLE) {
         live.set(person, await connect(await driver.getToken({ username: person })));
       }
-      await until(() => app.server.liveConnectionCount === PEOPLE.length, 10_000, 'all live');
+      await waitFor(() => app.server.liveConnectionCount === PEOPLE.length, 10_000, 'all live');
 
       // Real admin views, as a logged-in superuser would use them.
       const ada = await driver.adminAdd({
@@ -184,7 +182,7 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
       }
       assert.equal(capture.payloads.length, 7, 'no other event was published meanwhile');
       for (const client of live.values()) client.ws.close();
-      await until(() => app.server.connectionCount === 0, 10_000, 'clients gone');
+      await waitFor(() => app.server.connectionCount === 0, 10_000, 'clients gone');
     });
 
     void test('a burst of connections all authenticate, and each gets an event once', async () => {
@@ -201,7 +199,7 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
           return { person, client: await connect(token) };
         }),
       );
-      await until(() => app.server.liveConnectionCount === burst.length, 20_000, 'burst live');
+      await waitFor(() => app.server.liveConnectionCount === burst.length, 20_000, 'burst live');
       const pk = await driver.adminAdd({ model: 'catalog.author', data: { name: 'Burst' } });
       const published = await capture.waitFor(8);
       const event = published[7]!;
@@ -215,7 +213,7 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
         if (wanted) assert.ok(client.frames[0]!.equals(event));
         client.ws.close();
       }
-      await until(() => app.server.connectionCount === 0, 10_000, 'burst gone');
+      await waitFor(() => app.server.connectionCount === 0, 10_000, 'burst gone');
     });
 
     void test('bad tokens and refused users get 1011 "authentication failed"', async () => {
@@ -279,7 +277,7 @@ export function defineEndToEndSuite({ dialect, userModel }: EndToEndCase): void 
         Object.fromEntries(Object.keys(refused).map((name, i) => [name, rejected[i]])),
         Object.fromEntries(Object.keys(refused).map((name) => [name, AUTH_FAILED])),
       );
-      await until(() => app.server.liveConnectionCount === 2, 10_000, 'the controls live');
+      await waitFor(() => app.server.liveConnectionCount === 2, 10_000, 'the controls live');
       for (const client of accepted) client.ws.close();
     });
   });

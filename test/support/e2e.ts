@@ -1,21 +1,20 @@
 /**
  * Shared parts of the end-to-end tests: a sidecast server for a Django site (in this process or as
- * a real `sidecast serve` process), WebSocket clients that keep the raw frames they receive, a
- * Redis subscriber that captures exactly what Django published, and a seeded random generator.
+ * a real `sidecast serve` process), a Redis subscriber that captures exactly what Django
+ * published, and a seeded random generator. Their clients are test/support/client.ts's.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import WebSocket, { type RawData } from 'ws';
 import { SERVE_OPTIONS, startSidecast, type Sidecast } from '../../src/app.js';
 import { loadDjangoSettings, parseArgs } from '../../src/config.js';
 import { spawnTracked } from './children.js';
 import type { DjangoSite } from './django.js';
+import { waitFor } from './wait.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(REPO_ROOT, 'bin', 'sidecast.js');
@@ -31,94 +30,6 @@ export function startSiteServer(
     options: parseArgs(SERVE_OPTIONS, argv, {}).options,
     django: loadDjangoSettings(site.env),
   });
-}
-
-export interface CloseInfo {
-  readonly code: number;
-  readonly reason: string;
-}
-
-/** A WebSocket client that keeps every frame exactly as it arrived. */
-export interface RawClient {
-  readonly ws: WebSocket;
-  /** The client end's port, to tell which server process holds the other end. */
-  readonly localPort: number;
-  /** Payloads of the text frames received, in order. */
-  readonly frames: Buffer[];
-  /** Binary frames received (sidecast only ever sends text). */
-  readonly binaryFrames: number;
-  readonly closed: Promise<CloseInfo>;
-  waitForFrames(count: number, timeoutMs?: number): Promise<Buffer[]>;
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
-}
-
-/** Connects and sends `token` as the first message, as the guide's browser code does. */
-export async function openClient(url: string, token: string): Promise<RawClient> {
-  const ws = new WebSocket(url);
-  const frames: Buffer[] = [];
-  const waiters: (() => void)[] = [];
-  let binaryFrames = 0;
-  let localPort = 0;
-  ws.on('upgrade', (response) => (localPort = response.socket.localPort ?? 0));
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) binaryFrames++;
-    else frames.push(toBuffer(data));
-    for (const wake of waiters.splice(0)) wake();
-  });
-  const closed = new Promise<CloseInfo>((resolveClose) => {
-    ws.on('close', (code, reason) => resolveClose({ code, reason: reason.toString() }));
-  });
-  ws.on('error', () => undefined);
-  await once(ws, 'open');
-  ws.send(token);
-  return {
-    ws,
-    localPort,
-    frames,
-    get binaryFrames() {
-      return binaryFrames;
-    },
-    closed,
-    async waitForFrames(count, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (frames.length < count) {
-        const left = deadline - Date.now();
-        if (left <= 0) {
-          const got = frames.map((frame) => frame.toString());
-          throw new Error(`expected ${count} frames, got ${frames.length}: ${got.join(' | ')}`);
-        }
-        await new Promise<void>((wake) => {
-          const timer = setTimeout(wake, left);
-          waiters.push(() => {
-            clearTimeout(timer);
-            wake();
-          });
-        });
-      }
-      return frames.slice(0, count);
-    },
-  };
-}
-
-/** Resolves with the close the server sent, or rejects if it keeps the connection open. */
-export async function closeOf(client: RawClient, timeoutMs = 10_000): Promise<CloseInfo> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error('the server did not close the connection')),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([client.closed, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Everything published on one Redis channel, as the bytes Redis delivered. */
@@ -138,29 +49,13 @@ export async function captureChannel(redisUrl: string, channel: string): Promise
   return {
     payloads,
     async waitFor(count, timeoutMs = 10_000) {
-      await until(() => payloads.length >= count, timeoutMs, `${count} events on ${channel}`);
+      await waitFor(() => payloads.length >= count, timeoutMs, `${count} events on ${channel}`);
       return payloads.slice(0, count);
     },
     async close() {
       await redis.quit().catch(() => redis.disconnect());
     },
   };
-}
-
-export async function until(
-  condition: () => boolean,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((wake) => setTimeout(wake, 10));
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((wake) => setTimeout(wake, ms));
 }
 
 /** The event's content_type_id, read from the bytes Django published. */
@@ -180,17 +75,6 @@ export function tamper(token: string, index: number): string {
   const value = BASE64URL.indexOf(old);
   const replacement = BASE64URL[value ^ 0b100000]!;
   return token.slice(0, at) + replacement + token.slice(at + 1);
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on (taken from the OS, then released). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 /** Small seeded PRNG (mulberry32), so a failing random scenario can be replayed from its seed. */
@@ -351,22 +235,4 @@ export async function runServe(
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   return { code, signal, stdout, stderr };
-}
-
-/** One sample of a Prometheus metric from the server's /metrics page (0 when absent). */
-export async function scrapeMetric(
-  wsUrl: string,
-  name: string,
-  labels: Readonly<Record<string, string>> = {},
-): Promise<number> {
-  const response = await fetch(new URL('/metrics', wsUrl.replace(/^ws/, 'http')));
-  const text = await response.text();
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  for (const line of text.split('\n')) {
-    const match = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const present = (match[2] ?? '').split(',');
-    if (wanted.every((label) => present.includes(label))) return Number(match[3]);
-  }
-  return 0;
 }

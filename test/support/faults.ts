@@ -3,21 +3,12 @@ import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnTracked, stopChild } from './children.js';
+import { freePort } from './ports.js';
 
 /**
  * Services a test can break on purpose: a Redis server of its own, and a TCP proxy in front of
  * a database that can be cut or made to hang.
  */
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 async function answers(port: number): Promise<boolean> {
   const socket = connect(port, '127.0.0.1');

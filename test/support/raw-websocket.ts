@@ -4,12 +4,18 @@ import { connect, type Socket } from 'node:net';
 
 /**
  * WebSocket at the byte level, for tests of clients no library would produce: malformed
- * handshakes, unmasked or oversized frames, peers that stop reading or never answer pings.
+ * handshakes, unmasked or oversized frames, peers that stop reading or never answer pings, and
+ * for reading the exact bytes the server writes. (A well-behaved client is test/support/client.ts.)
  */
 
 export interface Frame {
   readonly fin: boolean;
+  /** The three reserved bits; non-zero only when an extension such as deflate is in use. */
+  readonly rsv: number;
   readonly opcode: number;
+  /** Whether the frame carries a masking key (a server must never send one). */
+  readonly masked: boolean;
+  /** The payload as sent, still masked if `masked`. */
   readonly payload: Buffer;
 }
 
@@ -45,8 +51,8 @@ export function createFrameParser() {
       const frames: Frame[] = [];
       for (;;) {
         if (pending.length < 2) break;
-        const fin = (pending[0]! & 0x80) !== 0;
-        const opcode = pending[0]! & 0x0f;
+        const first = pending[0]!;
+        const masked = (pending[1]! & 0x80) !== 0;
         let length = pending[1]! & 0x7f;
         let offset = 2;
         if (length === 126) {
@@ -58,8 +64,15 @@ export function createFrameParser() {
           length = Number(pending.readBigUInt64BE(2));
           offset = 10;
         }
+        if (masked) offset += 4;
         if (pending.length < offset + length) break;
-        frames.push({ fin, opcode, payload: pending.subarray(offset, offset + length) });
+        frames.push({
+          fin: (first & 0x80) !== 0,
+          rsv: (first >> 4) & 0x07,
+          opcode: first & 0x0f,
+          masked,
+          payload: pending.subarray(offset, offset + length),
+        });
         pending = pending.subarray(offset + length);
       }
       return frames;
@@ -80,6 +93,8 @@ export interface UpgradeOptions {
   key?: string;
   version?: string;
   origin?: string;
+  /** Sec-WebSocket-Extensions to offer, as a browser offers permessage-deflate. */
+  extensions?: string;
 }
 
 export function upgradeRequest(port: number, options: UpgradeOptions = {}): string {
@@ -92,6 +107,8 @@ export function upgradeRequest(port: number, options: UpgradeOptions = {}): stri
     `Sec-WebSocket-Version: ${options.version ?? '13'}`,
   ];
   if (options.origin !== undefined) lines.push(`Origin: ${options.origin}`);
+  if (options.extensions !== undefined)
+    lines.push(`Sec-WebSocket-Extensions: ${options.extensions}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
@@ -114,9 +131,16 @@ export async function rawExchange(port: number, bytes: string | Buffer, timeoutM
 /** A completed handshake on a plain socket: the test decides when to read and what to send. */
 export interface RawWebSocket {
   readonly socket: Socket;
+  /** The 101 response's status line and headers. */
+  readonly head: string;
   /** Bytes that arrived with the 101 response, after its headers. */
   readonly rest: Buffer;
   send(text: string): void;
+  /**
+   * Starts reading the socket, paused until now so that a test can play a peer that does not
+   * read: the frames the server sent, an array that grows as more arrive.
+   */
+  read(): Frame[];
 }
 
 export async function openRawWebSocket(
@@ -139,10 +163,19 @@ export async function openRawWebSocket(
       throw new Error(`handshake refused: ${head.split('\r\n')[0]}`);
     }
     socket.pause();
+    const rest = received.subarray(end + 4);
     return {
       socket,
-      rest: received.subarray(end + 4),
+      head,
+      rest,
       send: (text) => socket.write(clientFrame(Opcode.text, text)),
+      read() {
+        const parser = createFrameParser();
+        const frames = parser.push(rest);
+        socket.on('data', (chunk: Buffer) => frames.push(...parser.push(chunk)));
+        socket.resume();
+        return frames;
+      },
     };
   }
 }

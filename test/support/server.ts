@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import WebSocket from 'ws';
 import { parseArgs } from '../../src/config.js';
 import { SERVE_OPTIONS, startSidecast, type Sidecast, type StartOptions } from '../../src/app.js';
 import type { Authenticator, Principal } from '../../src/auth/authenticator.js';
@@ -45,71 +43,6 @@ export async function startTestServer(
   start: Omit<StartOptions, 'options'>,
 ): Promise<Sidecast> {
   return startSidecast({ options: serveOptions(flags), logger: createLogger('silent'), ...start });
-}
-
-/** A WebSocket client that records what it receives and how it was closed. */
-export interface TestClient {
-  readonly ws: WebSocket;
-  readonly messages: string[];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  /** Resolves once `count` messages have arrived (rejects after `timeoutMs`). */
-  waitForMessages(count: number, timeoutMs?: number): Promise<string[]>;
-}
-
-export async function connectClient(
-  url: string,
-  token?: string,
-  headers: Record<string, string> = {},
-): Promise<TestClient> {
-  const ws = new WebSocket(url, { headers });
-  const messages: string[] = [];
-  const waiters: (() => void)[] = [];
-  ws.on('message', (data) => {
-    messages.push(data.toString());
-    for (const wake of waiters.splice(0)) wake();
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-  });
-  ws.on('error', () => undefined);
-  await once(ws, 'open');
-  if (token !== undefined) ws.send(token);
-  return {
-    ws,
-    messages,
-    closed,
-    async waitForMessages(count, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      while (messages.length < count) {
-        const left = deadline - Date.now();
-        if (left <= 0)
-          throw new Error(
-            `expected ${count} messages, got ${messages.length}: ${JSON.stringify(messages)}`,
-          );
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          waiters.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      return messages.slice(0, count);
-    },
-  };
-}
-
-/** Waits until the server has registered `count` live connections (authentication is async). */
-export async function waitFor(
-  condition: () => boolean,
-  timeoutMs = 5000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 export function event(contentTypeId: number | null, extra: Record<string, unknown> = {}): string {
