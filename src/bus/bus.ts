@@ -27,19 +27,51 @@ export interface StreamPosition {
  */
 export type BusHandler = (payload: string, position?: StreamPosition) => void;
 
+/** One event of a history, as a replay hands it back. */
+export interface HistoryEntry {
+  readonly payload: string;
+  /** Its offset in the history's current epoch. */
+  readonly offset: string;
+}
+
+/** Why a replay could not promise every event after a position. */
+export type ReplayGap =
+  /** The position is from another history (the stream was deleted, or Redis lost it). */
+  | 'epoch'
+  /** Events after the position have been trimmed from the history. */
+  | 'trimmed'
+  /** More events follow the position than the replay cap allows. */
+  | 'too_many'
+  /** The offset is not one this driver gives out, or lies after the live feed. */
+  | 'invalid'
+  /** The history could not be read now (the bus is down or did not answer). */
+  | 'unavailable';
+
+export type ReplayResult =
+  | { readonly complete: true; readonly entries: readonly HistoryEntry[] }
+  | { readonly complete: false; readonly gap: ReplayGap };
+
 /**
- * What a bus that keeps history will offer: what was published after a position, so that a
- * client reconnecting or a process restarting misses nothing. Declared for the drivers to come;
- * no driver implements it yet, and nothing calls it.
+ * What a bus that keeps history offers (Redis Streams, later NATS JetStream), so that a client
+ * reconnecting, to this process or another, misses nothing. Offsets are opaque outside the
+ * driver: only `compare` orders them.
  */
 export interface BusHistory {
   /**
-   * Hands every payload held after `after` to `onMessage`, in order, and resolves with the
-   * position of the last one (or `after` when there was none). Rejects with SidecastError
-   * 'BUS_UNAVAILABLE' when `after` is from another epoch or older than what is still held: the
-   * caller then knows it has missed events.
+   * The position of the newest event this process has handed to its handler, or, before the
+   * first, the end of the history when the process started: the live feed continues after it.
    */
-  readAfter(after: StreamPosition, onMessage: BusHandler): Promise<StreamPosition>;
+  latest(): StreamPosition;
+  /** Orders two offsets of the current epoch (negative, zero, positive), as the history does. */
+  compare(a: string, b: string): number;
+  /**
+   * Every entry after `since` up to and including `until` (a position latest() gave), in order;
+   * incomplete, with the reason, when `since` is from another epoch, trimmed away, not a valid
+   * offset or after `until`, or when more than `limit` entries follow it. Never partial: a
+   * complete result holds every entry of that range. Reads are bounded and shared: recent
+   * history comes from a bounded window in memory, and concurrent reads of one range are one.
+   */
+  replay(since: StreamPosition, until: string, limit: number): Promise<ReplayResult>;
 }
 
 export interface BusStatus {
@@ -65,7 +97,7 @@ export interface Bus {
   publish(payload: string): Promise<void>;
   status(): BusStatus;
   close(): Promise<void>;
-  /** Present on drivers that keep history (none yet: see BusHistory). */
+  /** Present on drivers that keep history (see BusHistory). */
   readonly history?: BusHistory;
 }
 
