@@ -97,9 +97,13 @@ export class Recovery implements FrameSink {
     });
     if (!connection.write(textFrame(welcome))) return;
     for (const frame of replayed) if (!connection.write(frame)) return;
-    // Held frames arrived after the start position was taken, so they should all come after it;
-    // comparing makes sure, so that an event in both the replay and the live feed goes once.
+    // Held frames arrived after the start position was taken, so they should all come after it
+    // and after the replay's last entry; comparing makes sure (a driver may read past `until`),
+    // so that an event in both the replay and the live feed goes once, in order.
     let last = this.#start.offset;
+    const lastEntry = result.complete ? result.entries.at(-1) : undefined;
+    if (lastEntry !== undefined && history.compare(lastEntry.offset, last) > 0)
+      last = lastEntry.offset;
     for (const { frame, offset } of held) {
       if (history.compare(offset, last) <= 0) continue;
       last = offset;
