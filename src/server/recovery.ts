@@ -83,6 +83,10 @@ export class Recovery implements FrameSink {
       result = { complete: false, gap: 'unavailable' };
     }
     if (this.#over) return;
+    // The history started again while it was read: what was read and the live feed now belong
+    // to different histories, so no replay can be promised; held frames go as they came.
+    const sameHistory = history.latest().epoch === this.#start.epoch;
+    if (!sameHistory && result.complete) result = { complete: false, gap: 'epoch' };
     const held = this.#held;
     this.#end();
     caughtUp();
@@ -105,8 +109,10 @@ export class Recovery implements FrameSink {
     if (lastEntry !== undefined && history.compare(lastEntry.offset, last) > 0)
       last = lastEntry.offset;
     for (const { frame, offset } of held) {
-      if (history.compare(offset, last) <= 0) continue;
-      last = offset;
+      if (sameHistory) {
+        if (history.compare(offset, last) <= 0) continue;
+        last = offset;
+      }
       if (!connection.write(frame)) return;
     }
     this.#context.router.add(connection, this.#principal.contentTypeIds);

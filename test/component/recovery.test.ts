@@ -53,8 +53,10 @@ function createHistoryBus() {
       compare: (a, b) => Number(a) - Number(b),
       async replay(since, until, limit): Promise<ReplayResult> {
         state.replays++;
+        // Read as the history was when asked, as a read that was under way when it restarted.
+        const epoch = state.epoch;
         await hold;
-        if (since.epoch !== state.epoch) return { complete: false, gap: 'epoch' };
+        if (since.epoch !== epoch) return { complete: false, gap: 'epoch' };
         if (!/^\d+$/.test(since.offset) || Number(since.offset) > Number(until))
           return { complete: false, gap: 'invalid' };
         if (Number(since.offset) < state.trimmedThrough) return { complete: false, gap: 'trimmed' };
@@ -238,6 +240,38 @@ describe('protocol v1 recovery from bus history', () => {
       }
     });
   }
+
+  it('promises no replay when the history starts again while it is read', async () => {
+    const watch = await watcher();
+    // An event of the current history first, so that the live feed's position is in it.
+    await fake.bus.publish(event(1));
+    const [before] = await eventsOf(watch, 1);
+    const base = { epoch: fake.state.epoch, offset: before!.offset };
+    fake.holdReplays();
+    const replays = fake.state.replays;
+    const client = await v1({
+      token: 'token-books',
+      since: { epoch: base.epoch, offset: base.offset },
+    });
+    await waitFor(() => fake.state.replays > replays, 5000, 'the replay to start');
+    fake.state.epoch = 'epoch-2';
+    try {
+      const live = event(2, { n: 'new history' });
+      await fake.bus.publish(live);
+      await eventsOf(watch, 2);
+      fake.release();
+      const welcome = await welcomeOf(client);
+      assert.equal(welcome.recovered, false);
+      assert.equal(welcome.replayed, 0);
+      assert.deepEqual(
+        (await eventsOf(client, 1)).map((e) => e.payload),
+        [live],
+        'the live event that arrived meanwhile still goes',
+      );
+    } finally {
+      fake.state.epoch = 'epoch-1';
+    }
+  });
 
   it('answers a since from the future or that is no offset with recovered false', async () => {
     const watch = await watcher();
