@@ -144,6 +144,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
     readiness,
     publish: (payload) => bus.publish(payload),
     ...(start.page ? { page: start.page } : {}),
+    ...(bus.history ? { history: bus.history } : {}),
   });
   const dispatch = server.dispatch;
   try {

@@ -120,6 +120,17 @@ export function createMetrics(sources: MetricsSources = {}) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    replays: new Counter({
+      name: 'sidecast_replays_total',
+      help: 'Protocol v1 clients that asked to resume, by outcome: complete, or why not (epoch, trimmed, too_many, invalid, unavailable, no_history).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    replayedEvents: new Counter({
+      name: 'sidecast_replayed_events_total',
+      help: 'Events sent to protocol v1 clients from history by complete replays.',
+      registers,
+    }),
     keepaliveTimeouts: new Counter({
       name: 'sidecast_keepalive_timeouts_total',
       help: 'Connections dropped because they did not answer a ping within --ping-interval.',

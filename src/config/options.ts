@@ -215,6 +215,13 @@ export const OPTIONS = {
     defaultValue: 1024 * 1024,
     parse: asBytes,
   }),
+  'recover-max': option({
+    description:
+      'Protocol v1: the most history entries one resuming client may have replayed (all of them scanned, whatever the user may see); a client that missed more is told recovered false and must refetch (0: never replay).',
+    valueName: 'N',
+    defaultValue: 1000,
+    parse: asInteger(0, 1_000_000),
+  }),
   'max-connections': option({
     description:
       'Connections this process accepts at once (0: no limit); past it upgrades get HTTP 503.',

@@ -1,14 +1,20 @@
 import type { Socket } from 'node:net';
+import type { StreamPosition } from '../bus/bus.js';
 import { inspectEvent, oversize } from '../event.js';
 import { createLogLimiter, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../router.js';
+import { eventEnvelope } from './envelope.js';
 import { textFrame } from './frame.js';
+import type { LivePositions } from './positions.js';
 
 /** What fan-out needs from a connection: a socket to write frames to, or a refusal. */
 export interface FrameSink {
-  /** Writes one prebuilt frame; returns false if the connection could not take it. */
-  write(frame: Buffer): boolean;
+  /**
+   * Writes one prebuilt frame; returns false if the connection could not take it. Sinks of the
+   * v1 router are also given the event's offset (a recovering connection holds frames by it).
+   */
+  write(frame: Buffer, offset?: string): boolean;
 }
 
 export interface WriteBatcherOptions {
@@ -90,9 +96,17 @@ export interface FanoutLimits {
   readonly maxEventBytes: number;
 }
 
+/** Protocol v1's side of fan-out: its connections, and where event offsets come from. */
+export interface V1Fanout {
+  readonly router: Router<FrameSink>;
+  readonly positions: LivePositions;
+}
+
 /**
- * The one fan-out path, shared by every bus driver: check the event once, build its frame once,
- * hand it to each recipient without awaiting any of them.
+ * The one fan-out path, shared by every bus driver: check the event once, build its frame once
+ * per protocol that has recipients for it (the guide's bare payload for the guide router, v1's
+ * envelope for the v1 router), hand it to each recipient without awaiting any of them. Nothing
+ * is decided per recipient: which frame a connection gets is which router it is in.
  *
  * Publishers through sidecast are held to --max-event-bytes, but anything can publish on Redis.
  * A larger event is dropped before it is parsed or framed: it would cost every recipient its
@@ -103,10 +117,11 @@ export function createFanout(
   metrics: Metrics,
   logger: Logger,
   limits: FanoutLimits,
+  v1?: V1Fanout,
 ) {
   // Anyone who can publish can send invalid events: the metric counts each, the log samples them.
   const dropLog = createLogLimiter(logger);
-  return function dispatch(payload: string): number {
+  return function dispatch(payload: string, position?: StreamPosition): number {
     const started = performance.now();
     metrics.eventsReceived.inc();
     const atLeastBytes = oversize(payload, limits.maxEventBytes);
@@ -123,14 +138,41 @@ export function createFanout(
       dropLog.log('warn', check.reason, fields, 'event dropped');
       return 0;
     }
-    if (router.recipientCount(check.contentTypeId) === 0) return 0;
-    const frame = textFrame(payload);
+    const id = check.contentTypeId;
+    const guideRecipients = router.recipientCount(id);
+    const v1Recipients = v1 === undefined ? 0 : v1.router.recipientCount(id);
+    if (guideRecipients === 0 && v1Recipients === 0) return 0;
     let delivered = 0;
-    router.forEachRecipient(check.contentTypeId, (sink) => {
-      if (sink.write(frame)) delivered++;
-    });
+    if (guideRecipients > 0) {
+      const frame = textFrame(payload);
+      router.forEachRecipient(id, (sink) => {
+        if (sink.write(frame)) delivered++;
+      });
+    }
+    if (v1Recipients > 0) delivered += dispatchV1(v1!, id, payload, position);
     metrics.deliveries.inc(delivered);
     metrics.sendSeconds.observe((performance.now() - started) / 1000);
     return delivered;
   };
+
+  function dispatchV1(
+    v1: V1Fanout,
+    id: number,
+    payload: string,
+    position: StreamPosition | undefined,
+  ): number {
+    const offset = v1.positions.offsetOf(position);
+    if (offset === undefined) {
+      // Only a driver with history that forgot the position: an offset-less envelope would break
+      // the promise that offsets increase, so v1 clients go without this one.
+      dropLog.log('error', 'no position', {}, 'event from a bus with history had no position');
+      return 0;
+    }
+    const frame = textFrame(eventEnvelope(offset, payload));
+    let delivered = 0;
+    v1.router.forEachRecipient(id, (sink) => {
+      if (sink.write(frame, offset)) delivered++;
+    });
+    return delivered;
+  }
 }

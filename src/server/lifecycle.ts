@@ -12,27 +12,28 @@
  * A close, from either side, may begin in any state; the connection reaches closed when its
  * socket does, except that an evicted one leaves the router (and reaches closed) at once.
  *
- * Where a protocol version plugs in: the context's ClientProtocol reads the first message, so a
- * version whose first message carries more than the token reads it there; `#goLive` is where a
- * version would send its greeting, before the router is told, so that no event can overtake it;
- * the subprotocol chosen at the handshake picks the context a connection is opened with (one
- * per protocol, each with the router whose frames that protocol's clients read). The same
- * goes for an authenticator that needs no first message: the constructor would start
- * `#authenticate` itself, with the upgrade headers alone.
+ * Where a protocol version plugs in: the context's ClientProtocol reads the first message (a
+ * version whose first message carries more than the token reads it there, and one it cannot read
+ * is refused like a bad token); `#goLive` hands the live connection to the protocol's `join`,
+ * which sends its greeting before the router is told, so that no event can overtake it; the
+ * subprotocol chosen at the handshake picks the context a connection is opened with (one per
+ * protocol, each with the router whose frames that protocol's clients read: ./protocol.ts for
+ * the guide's, ./protocol-v1.ts for sidecast.v1). The same goes for an authenticator that needs
+ * no first message: the constructor would start `#authenticate` itself, with the upgrade headers
+ * alone.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket, { type RawData } from 'ws';
 import type { Principal } from '../auth/authenticator.js';
-import { authUnavailable, closeOf, type CloseErrorKind } from '../errors.js';
+import { authFailed, authUnavailable, closeOf, type CloseErrorKind } from '../errors.js';
 import type { Logger, LogLimiter } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Router } from '../router.js';
 import type { Authentication } from './authentication.js';
 import type { FrameSink, WriteBatcher } from './fanout.js';
 import type { OpenConnections } from './open-connections.js';
 import type { PerUserCounts } from './per-user.js';
-import type { ClientProtocol, FirstMessage } from './protocol.js';
+import type { ClientProtocol, FirstMessage, LiveConnection } from './protocol.js';
 
 export type ConnectionState = 'awaiting-token' | 'authenticating' | 'live' | 'closed';
 
@@ -46,9 +47,9 @@ export interface LifecycleContext {
   readonly authTimeoutSeconds: number;
   /** Unsent bytes past which a live connection is closed as a slow consumer. */
   readonly maxBuffered: number;
+  /** How this context's clients speak; it holds the router their frames go through. */
   readonly protocol: ClientProtocol;
   readonly authentication: Authentication;
-  readonly router: Router<FrameSink>;
   readonly perUser: PerUserCounts;
   readonly connections: OpenConnections<Connection>;
   readonly batcher: WriteBatcher;
@@ -98,7 +99,7 @@ function terminateSocket(ws: WebSocket): void {
  * upgrade headers, deadline timer and abort controller are dropped once authentication settles;
  * who the user is stays here, what they may see in the router only.
  */
-export class Connection implements FrameSink {
+export class Connection implements FrameSink, LiveConnection {
   readonly #ws: ClientSocket;
   readonly #socket: Socket;
   readonly #context: LifecycleContext;
@@ -207,7 +208,19 @@ export class Connection implements FrameSink {
     }
     // After the first message, text from the client carries no meaning: it is read and discarded.
     if (this.#state !== 'awaiting-token' || this.#closing) return;
-    void this.#authenticate(this.#context.protocol.readFirstMessage(data.toString()));
+    const first = this.#context.protocol.readFirstMessage(data.toString());
+    if (first === undefined) return this.#refuseFirstMessage();
+    void this.#authenticate(first);
+  }
+
+  /** A first message the protocol cannot read: refused as a bad token is, without asking anyone. */
+  #refuseFirstMessage(): void {
+    // Where a bad token's refusal leaves it, so that nothing later counts a second failure.
+    this.#state = 'authenticating';
+    this.#settle();
+    const failure = { error: authFailed('unreadable first message'), started: performance.now() };
+    const refusal = this.#context.authentication.refuse(failure);
+    this.close(refusal.code, refusal.reason);
   }
 
   /** awaiting-token -> authenticating, then live or a refusal when the authenticator answers. */
@@ -223,14 +236,14 @@ export class Connection implements FrameSink {
     this.#settle();
     // The client left (or was closed) while waiting: nobody to answer.
     if (this.#state !== 'authenticating' || this.#closing) return;
-    if (attempt.principal) return this.#goLive(attempt.principal);
+    if (attempt.principal) return this.#goLive(attempt.principal, first);
     const refusal = authentication.refuse(attempt);
     this.close(refusal.code, refusal.reason);
   }
 
-  /** authenticating -> live: counts the user against their limit, then registers for events. */
-  #goLive(principal: Principal): void {
-    const { perUser, router, metrics, refusalLog, logger } = this.#context;
+  /** authenticating -> live: counts the user against their limit, then joins the protocol's feed. */
+  #goLive(principal: Principal, first: FirstMessage): void {
+    const { perUser, protocol, metrics, refusalLog, logger } = this.#context;
     if (!perUser.tryAdd(principal.userId)) {
       metrics.refused.inc({ reason: 'max_connections_per_user' });
       const fields = { user: principal.userId, count: perUser.countOf(principal.userId) };
@@ -241,7 +254,7 @@ export class Connection implements FrameSink {
     // Identity only: the router holds the permissions, so an idle connection keeps no copy.
     this.#identity = { userId: principal.userId, username: principal.username };
     this.#state = 'live';
-    router.add(this, principal.contentTypeIds);
+    protocol.join(this, principal, first);
     logger.debug(
       { user: principal.userId, contentTypes: principal.contentTypeIds.size },
       'client authenticated',
@@ -252,6 +265,11 @@ export class Connection implements FrameSink {
   #closeAs(kind: CloseErrorKind): void {
     const { code, reason } = closeOf(kind);
     this.close(code, reason);
+  }
+
+  /** live -> closed as a slow consumer (for the protocol, whose held frames count too). */
+  closeSlow(): void {
+    this.#closeSlow();
   }
 
   #closeSlow(): void {
@@ -286,7 +304,7 @@ export class Connection implements FrameSink {
   /** Any state -> closed; a live connection leaves the router and its user's count, once. */
   #leave(): void {
     if (this.#state === 'live') {
-      this.#context.router.remove(this);
+      this.#context.protocol.leave(this);
       this.#context.perUser.remove(this.#identity!.userId);
     }
     this.#state = 'closed';

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type Server as WsServer } from 'ws';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { BusHistory, StreamPosition } from '../bus/bus.js';
 import type { OptionValues } from '../config.js';
 import { createLogLimiter, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -17,7 +18,9 @@ import { createLimiter } from './limiter.js';
 import { listenError } from './listen-error.js';
 import { OpenConnections } from './open-connections.js';
 import { PerUserCounts } from './per-user.js';
-import { GUIDE_PROTOCOL } from './protocol.js';
+import { createLivePositions } from './positions.js';
+import { createGuideProtocol } from './protocol.js';
+import { createV1Protocol, V1_SUBPROTOCOL } from './protocol-v1.js';
 import { createUpgradeGate, destroySocket } from './upgrade.js';
 
 export const SERVER_OPTIONS = [
@@ -28,6 +31,7 @@ export const SERVER_OPTIONS = [
   'auth-concurrency',
   'max-event-bytes',
   'max-buffered',
+  'recover-max',
   'max-connections',
   'max-connections-per-user',
   'ping-interval',
@@ -38,7 +42,10 @@ export const SERVER_OPTIONS = [
 
 export type ServerOptions = OptionValues<(typeof SERVER_OPTIONS)[number]>;
 
-/** The first message is a token (at most 432 characters); anything larger is refused with 1009. */
+/**
+ * The first message is a token (at most 432 characters), or v1's JSON holding one and a position;
+ * anything larger is refused with 1009.
+ */
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
 
 export interface ServerDependencies {
@@ -48,12 +55,14 @@ export interface ServerDependencies {
   readonly publish: (payload: string) => Promise<void>;
   readonly readiness: () => Promise<Readiness>;
   readonly page?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** The bus's history, when it keeps one: v1 clients can then resume. */
+  readonly history?: BusHistory;
 }
 
 export interface SidecastServer {
   listen(): Promise<AddressInfo>;
-  /** The one fan-out entry point: bus drivers hand every payload here. */
-  dispatch(payload: string): number;
+  /** The one fan-out entry point: bus drivers hand every payload here, with its position if any. */
+  dispatch(payload: string, position?: StreamPosition): number;
   readonly connectionCount: number;
   /** Authenticated connections registered for events. */
   readonly liveConnectionCount: number;
@@ -70,17 +79,32 @@ export function createSidecastServer(
   const { metrics, logger } = deps;
   // Refusals are what a flood of bad clients causes: one line per kind per interval, exact metrics.
   const refusalLog = createLogLimiter(logger);
+  // One router per protocol, so that fan-out builds each protocol's frame once per event.
   const router = createRouter<FrameSink>();
+  const v1Router = createRouter<FrameSink>();
+  const positions = createLivePositions(deps.history);
   const batcher = createWriteBatcher();
-  const dispatch = createFanout(router, metrics, logger, options);
+  const dispatch = createFanout(router, metrics, logger, options, { router: v1Router, positions });
   const connections = new OpenConnections<Connection>();
   let draining = false;
   const lifecycle = createLifecycleContext(options, deps, {
-    router,
+    protocol: createGuideProtocol(router),
     batcher,
     connections,
     refusalLog,
   });
+  const v1Lifecycle: LifecycleContext = {
+    ...lifecycle,
+    protocol: createV1Protocol({
+      router: v1Router,
+      positions,
+      recoverMax: options.recoverMax,
+      maxEventBytes: options.maxEventBytes,
+      maxBuffered: lifecycle.maxBuffered,
+      metrics,
+      log: refusalLog,
+    }),
+  };
   const gate = createUpgradeGate(options, {
     metrics,
     logger,
@@ -95,7 +119,12 @@ export function createSidecastServer(
     socket.on('error', destroySocket);
     if (!gate.admit(request, socket)) return;
     wss.handleUpgrade(request, socket, head, (ws) =>
-      Connection.open(ws, socket, request.headers, lifecycle),
+      Connection.open(
+        ws,
+        socket,
+        request.headers,
+        ws.protocol === V1_SUBPROTOCOL ? v1Lifecycle : lifecycle,
+      ),
     );
   });
   const keepalive = startKeepalive(connections, options.pingInterval, metrics, logger);
@@ -119,7 +148,7 @@ export function createSidecastServer(
       return connections.size;
     },
     get liveConnectionCount() {
-      return router.connectionCount;
+      return router.connectionCount + v1Router.connectionCount;
     },
     get draining() {
       return draining;
@@ -168,7 +197,7 @@ function createHttpServer(options: ServerOptions, deps: ServerDependencies): Ser
 function createLifecycleContext(
   options: ServerOptions,
   deps: ServerDependencies,
-  shared: Pick<LifecycleContext, 'router' | 'batcher' | 'connections' | 'refusalLog'>,
+  shared: Pick<LifecycleContext, 'protocol' | 'batcher' | 'connections' | 'refusalLog'>,
 ): LifecycleContext {
   const { metrics, logger } = deps;
   return {
@@ -178,7 +207,6 @@ function createLifecycleContext(
     // still have the last event queued when one of the largest size arrives, and that is no
     // reason to close it. (A text frame's header adds at most 10 bytes.)
     maxBuffered: options.maxBuffered + options.maxEventBytes + 10,
-    protocol: GUIDE_PROTOCOL,
     authentication: createAuthentication({
       authenticator: deps.authenticator,
       limiter: createLimiter(options.authConcurrency),
@@ -191,9 +219,20 @@ function createLifecycleContext(
   };
 }
 
+/**
+ * Which subprotocol a handshake gets: sidecast.v1 when offered; otherwise what ws picks without
+ * this hook (the first offered, or none), so that every client that does not ask for v1 sees
+ * exactly the handshake it always did and speaks the guide protocol.
+ */
+function chooseSubprotocol(offered: Set<string>): string | false {
+  if (offered.has(V1_SUBPROTOCOL)) return V1_SUBPROTOCOL;
+  return offered.values().next().value ?? false;
+}
+
 /** ws, for the handshake and the protocol only: sidecast upgrades, tracks and closes itself. */
 function createWebSocketServer(): WsServer<typeof ClientSocket> {
   return new WebSocketServer({
+    handleProtocols: chooseSubprotocol,
     noServer: true,
     maxPayload: MAX_CLIENT_MESSAGE_BYTES,
     perMessageDeflate: false,

@@ -38,15 +38,17 @@ function toBuffer(data: RawData): Buffer {
 }
 
 /**
- * Opens a connection (with extra handshake `headers`, such as Origin) and, when `token` is given,
- * sends it as the first message. Resolves once the connection is open; authentication is async.
+ * Opens a connection (with extra handshake `headers`, such as Origin, and the subprotocols it
+ * offers, if any) and, when `token` is given, sends it as the first message. Resolves once the
+ * connection is open; authentication is async.
  */
 export async function connectClient(
   url: string,
   token?: string,
   headers: Record<string, string> = {},
+  protocols: readonly string[] = [],
 ): Promise<TestClient> {
-  const ws = new WebSocket(url, { headers });
+  const ws = new WebSocket(url, [...protocols], { headers });
   const messages: string[] = [];
   const frames: Buffer[] = [];
   let binaryFrames = 0;

@@ -1,0 +1,121 @@
+/**
+ * Protocol v1 recovery over the Redis Streams bus, end to end: two sidecast servers read one
+ * stream that a publisher writes as Django would (XADD ... payload <event>); a client that
+ * disconnects from one resumes on the other with exactly the missed events it may see, under the
+ * stream's own entry ids, then live ones; a position from another history is answered recovered
+ * false. The component test (test/component/recovery.test.ts) covers the server's side of every
+ * case over a fake history; this one checks the driver and the server together.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { startSidecast, type Sidecast } from '../../src/app.js';
+import { liveClient, type TestClient } from '../support/client.js';
+import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import { connectV1, eventsOf, welcomeOf } from '../support/v1.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379/1';
+const STREAM = `sidecast-test-recovery-${randomBytes(6).toString('hex')}`;
+
+describe('protocol v1 recovery over Redis Streams', () => {
+  const servers: Sidecast[] = [];
+  const clients: TestClient[] = [];
+  let redis: Redis;
+
+  function start(): Promise<Sidecast> {
+    return startSidecast({
+      options: serveOptions(['--bus', 'redis-streams', '--redis', REDIS_URL, '--stream', STREAM]),
+      authenticator: tableAuthenticator({
+        'token-root': principal('1', [2, 3]),
+        'token-books': principal('2', [2]),
+      }),
+    });
+  }
+
+  /** Publishes as Django does; returns the entry id, which is the event's offset. */
+  async function xadd(payload: string): Promise<string> {
+    const id = await redis.xadd(STREAM, 'MAXLEN', '~', '1000', '*', 'payload', payload);
+    assert.ok(id);
+    return id;
+  }
+
+  async function v1(server: Sidecast, first: object): Promise<TestClient> {
+    const client = await connectV1(server.url, first);
+    clients.push(client);
+    return client;
+  }
+
+  before(async () => {
+    redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    // The stream exists before the servers start, so its history (and epoch) is the one the
+    // tests publish into; the first entry is an event nobody may see.
+    await xadd(event(99));
+    servers.push(await start(), await start());
+  });
+  after(async () => {
+    for (const client of clients) client.ws.terminate();
+    await Promise.all(servers.map((server) => server.close()));
+    await redis.del(STREAM);
+    redis.disconnect();
+  });
+
+  it('resumes on another server with exactly the missed permitted events, then live', async () => {
+    const [a, b] = servers as [Sidecast, Sidecast];
+    const first = await v1(a, { token: 'token-books' });
+    const welcome = await welcomeOf(first);
+    assert.equal(welcome.recoverable, true);
+    assert.equal(welcome.recovered, false);
+    const seen = event(2, { n: 'seen' });
+    const seenId = await xadd(seen);
+    const [received] = await eventsOf(first, 1);
+    assert.deepEqual(received, { offset: seenId, payload: seen });
+    first.ws.close();
+
+    // Server b is known to have read the missed events once its watcher has them.
+    const watcher = await v1(b, { token: 'token-root' });
+    await welcomeOf(watcher);
+    const missed = [event(2, { n: 1 }), event(3, { n: 'not allowed' }), event(2, { n: 2 })];
+    const ids: string[] = [];
+    for (const payload of missed) ids.push(await xadd(payload));
+    await eventsOf(watcher, missed.length);
+
+    const back = await v1(b, {
+      token: 'token-books',
+      since: { epoch: welcome.epoch, offset: seenId },
+    });
+    const resumed = await welcomeOf(back);
+    assert.equal(resumed.recovered, true);
+    assert.equal(resumed.replayed, 2);
+    assert.equal(resumed.epoch, welcome.epoch, 'one history, whichever server');
+    const live = event(2, { n: 'live' });
+    const liveId = await xadd(live);
+    assert.deepEqual(await eventsOf(back, 3), [
+      { offset: ids[0], payload: missed[0] },
+      { offset: ids[2], payload: missed[2] },
+      { offset: liveId, payload: live },
+    ]);
+  });
+
+  it('answers a position from another history with recovered false, then goes live', async () => {
+    const client = await v1(servers[0]!, {
+      token: 'token-books',
+      since: { epoch: 'another-history', offset: '1-0' },
+    });
+    const welcome = await welcomeOf(client);
+    assert.equal(welcome.recovered, false);
+    assert.equal(welcome.recoverable, true);
+    const payload = event(2);
+    const id = await xadd(payload);
+    assert.deepEqual(await eventsOf(client, 1), [{ offset: id, payload }]);
+  });
+
+  it('sends guide clients bare payloads from the stream', async () => {
+    const guide = await liveClient(servers[1]!, 'token-books');
+    clients.push(guide);
+    const payload = event(2, { n: 'guide' });
+    await xadd(payload);
+    assert.deepEqual(await guide.waitForMessages(1), [payload]);
+  });
+});
