@@ -62,6 +62,7 @@ describe('sidecast/client v1 recovery in Chromium', () => {
   const authenticator = tableAuthenticator({
     alice: principal('alice', [BOOKS]),
     bob: principal('bob', [BOOKS]),
+    carol: principal('carol', [BOOKS]),
   });
   const modules = serveClientModules(builtClient());
   let app: Sidecast;
@@ -219,5 +220,32 @@ describe('sidecast/client v1 recovery in Chromium', () => {
       'no partial replay',
     );
     assert.deepEqual(bob.errors, []);
+  });
+
+  it('is told it could not recover when the history was lost (a new epoch)', async () => {
+    const carol = await openClient('carol');
+    await waitFor(() => app.server.liveConnectionCount === 1, 5000, 'carol live');
+    await app.bus.publish(book('before the loss'));
+    await carol.tab.waitForFunction(() => window.recovery.events.length === 1);
+    const before = await carol.tab.evaluate(() => sessionStorage.getItem('carol-position'));
+
+    // What a Redis restarted without persistence leaves: neither the stream nor its epoch.
+    await outage(async () => {
+      await redis.del(stream, `${stream}:epoch`);
+      await xadd(book('in the new history'));
+    });
+    await carol.tab.waitForFunction(() => window.recovery.welcomes.length === 2, null, {
+      timeout: 10_000,
+    });
+    const log = await logOf(carol.tab);
+    const { recovered, gap, replayed } = log.welcomes[1]!;
+    assert.deepEqual({ recovered, gap, replayed }, { recovered: false, gap: true, replayed: 0 });
+    const stored = await carol.tab.evaluate(() => sessionStorage.getItem('carol-position'));
+    assert.notEqual(
+      JSON.parse(stored!).epoch,
+      JSON.parse(before!).epoch,
+      'the position now belongs to the new history',
+    );
+    assert.deepEqual(carol.errors, []);
   });
 });
