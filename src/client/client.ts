@@ -10,7 +10,8 @@ import {
 } from './protocol-v1.js';
 
 /**
- * - `connecting`: a socket is opening, or is open and waiting for getToken().
+ * - `connecting`: a socket is opening, or is open and waiting for getToken() (with v1: or for
+ *   the welcome).
  * - `open`: with the guide protocol, the token was sent. sidecast says nothing when a token is
  *   good, so this is as connected as a client can know; a bad token shows up as a close moments
  *   later. With v1, the server's welcome arrived: the token was accepted.
