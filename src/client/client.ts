@@ -1,9 +1,20 @@
 import { backoffDelay, resolveBackoff, type BackoffOptions } from './backoff.js';
+import {
+  loadPosition,
+  parseFrame,
+  savePosition,
+  SUBPROTOCOL,
+  type Position,
+  type PositionStorage,
+  type Welcome,
+} from './protocol-v1.js';
 
 /**
- * - `connecting`: a socket is opening, or is open and waiting for getToken().
- * - `open`: the token was sent. sidecast says nothing when a token is good, so this is as
- *   connected as a client can know; a bad token shows up as a close moments later.
+ * - `connecting`: a socket is opening, or is open and waiting for getToken() (with v1: or for
+ *   the welcome).
+ * - `open`: with the guide protocol, the token was sent. sidecast says nothing when a token is
+ *   good, so this is as connected as a client can know; a bad token shows up as a close moments
+ *   later. With v1, the server's welcome arrived: the token was accepted.
  * - `reconnecting`: waiting out a delay before the next attempt.
  * - `unauthorized`: stopped because sidecast refused two fresh tokens in a row, or getToken()
  *   returned no token. Nothing retries; create a new client once the user can log in again.
@@ -20,6 +31,10 @@ export interface StateChange {
   readonly delayMs?: number;
   /** What getToken() threw (or the socket constructor threw) on the way to this state. */
   readonly error?: unknown;
+  /** v1, with `open`: every event missed since the position sent follows (see Welcome). */
+  readonly recovered?: boolean;
+  /** v1, with `open`: a position was sent and not honoured; refetch the state (see Welcome). */
+  readonly gap?: boolean;
 }
 
 /** The part of the WebSocket API the client uses: browsers' WebSocket and `ws` both fit. */
@@ -34,7 +49,7 @@ export interface SocketLike {
   addEventListener(type: 'open' | 'error', listener: () => void): void;
 }
 
-export type SocketConstructor = new (url: string) => SocketLike;
+export type SocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
 
 export interface ClientOptions<T = unknown> {
   /** ws:// or wss:// address of sidecast. */
@@ -50,13 +65,31 @@ export interface ClientOptions<T = unknown> {
   /** WebSocket implementation; defaults to globalThis.WebSocket (pass `ws` in Node 20). */
   readonly WebSocket?: SocketConstructor;
   readonly backoff?: Partial<BackoffOptions>;
-  /** Each event, parsed, with the exact text sidecast forwarded. */
+  /**
+   * `guide` (the default): the original guide's protocol, which every sidecast and the guide's
+   * own Python server speak. `v1`: offers the `sidecast.v1` subprotocol and resumes from the last
+   * position on every reconnection; a server without v1 refuses such a connection, which is why
+   * it is not the default.
+   */
+  readonly protocol?: 'guide' | 'v1';
+  /** v1: where to keep the position so a page reload can resume too (e.g. sessionStorage). */
+  readonly storage?: PositionStorage;
+  /** v1: the storage key. Default `sidecast.position`; give each client on a page its own. */
+  readonly storageKey?: string;
+  /**
+   * Each event, parsed, with the exact text it was published as. (v1: cut out of sidecast's event
+   * frame; a frame laid out otherwise gives the payload re-serialized.)
+   */
   readonly onEvent?: (event: T, raw: string) => void;
   readonly onState?: (change: StateChange) => void;
+  /** v1: each connection's welcome, before its first event. `gap` means: refetch the state. */
+  readonly onWelcome?: (welcome: Welcome) => void;
 }
 
 export interface SidecastClient {
   readonly state: ClientState;
+  /** v1: the position the next connection resumes from, if any. */
+  readonly position: Position | undefined;
   /** Stops for good: closes the socket, cancels any pending retry, stops listening for 'online'. */
   close(): void;
 }
@@ -80,6 +113,9 @@ export function createClient<T = unknown>(options: ClientOptions<T>): SidecastCl
   const Socket: SocketConstructor = found;
   const backoff = resolveBackoff(options.backoff);
   const network = typeof window == 'object' ? window : undefined;
+  const v1 = options.protocol == 'v1';
+  const { storage, storageKey = 'sidecast.position' } = options;
+  let position = v1 ? loadPosition(storage, storageKey) : undefined;
   let state: ClientState = 'connecting';
   let socket: SocketLike | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -115,16 +151,26 @@ export function createClient<T = unknown>(options: ClientOptions<T>): SidecastCl
     connect();
   }
 
+  function remember(next: Position): void {
+    position = { epoch: next.epoch, offset: next.offset };
+    savePosition(storage, storageKey, position);
+  }
+
   function connect(): void {
     report('connecting');
     let ws: SocketLike;
     try {
-      ws = new Socket(options.url);
+      ws = v1 ? new Socket(options.url, [SUBPROTOCOL]) : new Socket(options.url);
     } catch (error) {
       return stop('closed', { error });
     }
     socket = ws;
     let openedAt = 0;
+    /** v1: whether this connection asked to resume, and its welcome once it came. */
+    let since: Position | undefined;
+    let welcome: Position | undefined;
+    /** v1: replayed events still to come; the welcome's position is ours only after them. */
+    let replaying = 0;
     // Without an error listener `ws` in Node throws; the close event that follows says it all.
     ws.addEventListener('error', () => {});
     ws.addEventListener('open', () => {
@@ -135,10 +181,13 @@ export function createClient<T = unknown>(options: ClientOptions<T>): SidecastCl
         .then(
           (token) => {
             if (socket != ws) return;
-            if (token) {
+            if (!token) return stop('unauthorized');
+            if (!v1) {
               ws.send(token);
-              report('open');
-            } else stop('unauthorized');
+              return report('open');
+            }
+            since = position;
+            ws.send(JSON.stringify(since ? { token, since } : { token }));
           },
           (error: unknown) => {
             if (socket != ws) return;
@@ -150,6 +199,7 @@ export function createClient<T = unknown>(options: ClientOptions<T>): SidecastCl
     });
     ws.addEventListener('message', ({ data }) => {
       if (socket != ws || typeof data != 'string') return;
+      if (v1) return receive(data);
       failures = refusals = 0;
       let event: T;
       try {
@@ -159,6 +209,27 @@ export function createClient<T = unknown>(options: ClientOptions<T>): SidecastCl
       }
       options.onEvent?.(event, data);
     });
+    function receive(data: string): void {
+      const frame = parseFrame<T>(data);
+      if (frame?.type == 'welcome') {
+        // The token was accepted; the backoff, as in the guide protocol, waits for an event.
+        refusals = 0;
+        welcome = frame.welcome;
+        replaying = frame.welcome.replayed;
+        if (!replaying) remember(welcome);
+        const gap = !!since && !frame.welcome.recovered;
+        options.onWelcome?.({ ...frame.welcome, gap });
+        report('open', { recovered: frame.welcome.recovered, gap });
+      } else if (frame && welcome) {
+        failures = refusals = 0;
+        remember({ epoch: welcome.epoch, offset: frame.offset });
+        // The live feed starts after the welcome's offset, which may lie beyond the last
+        // replayed event (events this user may not see): resume from there once caught up.
+        if (replaying && !--replaying) remember(welcome);
+        options.onEvent?.(frame.event, frame.raw);
+      }
+      // Anything else (malformed, unknown, an event before the welcome) is not for this client.
+    }
     ws.addEventListener('close', ({ code, reason }) => {
       if (socket != ws) return;
       socket = undefined;
@@ -186,6 +257,9 @@ export function createClient<T = unknown>(options: ClientOptions<T>): SidecastCl
   return {
     get state() {
       return state;
+    },
+    get position() {
+      return position;
     },
     close() {
       if (state != 'closed') stop('closed');

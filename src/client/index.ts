@@ -11,4 +11,5 @@ export {
   type SocketLike,
   type StateChange,
 } from './client.js';
+export { type Position, type PositionStorage, type Welcome } from './protocol-v1.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
