@@ -31,6 +31,7 @@ import {
   type EntryId,
 } from './stream-ids.js';
 import {
+  historyFloor,
   isNoSuchKey,
   rangeEntries,
   readEntries,
@@ -248,11 +249,12 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
     const newest = rangeEntries(result(replies, 1)).reverse();
     epoch = value;
     seen = { exists: info !== undefined, entriesAdded: info?.entriesAdded ?? 0 };
-    // All entries read: the window holds the whole stream, which lost nothing after the largest
-    // deleted id. Fewer read than there are: every event after the oldest one read is here.
+    // All entries read: the window holds the whole stream, which lost nothing after its floor.
+    // Fewer read than there are: every event after the oldest one read is here.
     const whole = newest.length < windowCapacity();
-    const floor = whole ? (info?.maxDeletedId ?? ZERO_ID) : newest[0]!.id;
-    window.reset(parseEntryId(floor) ?? parseEntryId(ZERO_ID)!);
+    const zero = parseEntryId(ZERO_ID)!;
+    const floor = whole ? (info ? historyFloor(info) : zero) : parseEntryId(newest[0]!.id)!;
+    window.reset(floor);
     for (const entry of newest) if ('payload' in entry) window.push(entry.id, entry.payload);
     // The end of the stream is where the live feed starts (XREAD's "$", resolved now).
     const start = newest.at(-1)?.id ?? info?.lastGeneratedId ?? ZERO_ID;
@@ -273,6 +275,8 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
       if (!id || compareEntryIds(id, lastReadId) <= 0) continue;
       lastRead = entry.id;
       lastReadId = id;
+      // Read from it: the stream exists, so its deletion is a loss even before the next check.
+      seen = { ...seen, exists: true };
       if (!('payload' in entry)) {
         observer?.onDropped?.(entry.dropped, DROPS[entry.dropped]);
         continue;
@@ -404,9 +408,8 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
       const info = infoOrMissing(replies, 1);
       if (readEpoch !== epoch) return { complete: false, gap: 'epoch' } as const;
       if (raw.length > limit) return { complete: false, gap: 'too_many' } as const;
-      const deleted = parseEntryId(info?.maxDeletedId ?? ZERO_ID) ?? parseEntryId(ZERO_ID)!;
       // A stream gone (not yet seen as a loss) kept nothing after `since` either.
-      if (!info || compareEntryIds(since, deleted) < 0)
+      if (!info || compareEntryIds(since, historyFloor(info)) < 0)
         return { complete: false, gap: 'trimmed' } as const;
       const events = raw.flatMap((entry) => {
         const parsed = parseEntryId(entry.id);

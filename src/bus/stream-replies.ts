@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { compareEntryIds, parseEntryId, type EntryId } from './stream-ids.js';
 
 /**
  * Reading the replies of the stream commands, asked for as raw bytes (RESP2, `callBuffer`) so
@@ -50,9 +51,12 @@ export function readEntries(reply: unknown): StreamEntry[] {
 
 /** What XINFO STREAM tells about the history (Redis 7 fields). */
 export interface StreamInfo {
+  readonly length: number;
   readonly lastGeneratedId: string;
-  /** The largest id removed by a trim or XDEL, "0-0" if none ever was. */
+  /** The largest id removed by XDEL, "0-0" if none ever was (trims do not set it). */
   readonly maxDeletedId: string;
+  /** The id of the oldest entry still there ("0-0" when the stream is empty). */
+  readonly firstEntryId: string;
   /** Entries ever added: only a stream deleted and made anew counts fewer. */
   readonly entriesAdded: number;
 }
@@ -65,14 +69,33 @@ export function streamInfo(reply: unknown): StreamInfo {
   }
   const maxDeleted = fields.get('max-deleted-entry-id');
   const added = fields.get('entries-added');
-  if (maxDeleted === undefined || added === undefined)
+  const first = fields.get('recorded-first-entry-id');
+  if (maxDeleted === undefined || added === undefined || first === undefined)
     throw new Error('XINFO STREAM without max-deleted-entry-id: Redis 7 or later is required');
   return {
+    length: Number(text(fields.get('length'))),
     lastGeneratedId: text(fields.get('last-generated-id')),
     maxDeletedId: text(maxDeleted),
+    firstEntryId: text(first),
     entriesAdded: Number(text(added)),
   };
 }
+
+/**
+ * The lowest position after which the stream has lost nothing: every entry ever added after it
+ * is still there. XDEL raises max-deleted-entry-id; a trim (MAXLEN, MINID) removes the oldest
+ * entries without recording which, so once anything was removed, only a position at or after the
+ * oldest entry left (or, for an emptied stream, the last id given out) is known to be whole. A
+ * position just before the oldest entry counts as trimmed too: Redis cannot tell it apart.
+ */
+export function historyFloor(info: StreamInfo): EntryId {
+  const deleted = parseEntryId(info.maxDeletedId) ?? ZERO;
+  if (info.entriesAdded <= info.length) return deleted;
+  const oldest = parseEntryId(info.length > 0 ? info.firstEntryId : info.lastGeneratedId) ?? ZERO;
+  return compareEntryIds(oldest, deleted) > 0 ? oldest : deleted;
+}
+
+const ZERO: EntryId = { ms: 0n, seq: 0n };
 
 /** Whether an error is Redis saying the stream key does not exist. */
 export function isNoSuchKey(error: unknown): boolean {
