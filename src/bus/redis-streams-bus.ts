@@ -256,8 +256,9 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
     const floor = whole ? (info ? historyFloor(info) : zero) : parseEntryId(newest[0]!.id)!;
     window.reset(floor);
     for (const entry of newest) if ('payload' in entry) window.push(entry.id, entry.payload);
-    // The end of the stream is where the live feed starts (XREAD's "$", resolved now).
-    const start = newest.at(-1)?.id ?? info?.lastGeneratedId ?? ZERO_ID;
+    // The end of the stream is where the live feed starts (XREAD's "$", resolved now): the last
+    // id Redis gave out, which the MULTI read together with the newest entries.
+    const start = info?.lastGeneratedId ?? ZERO_ID;
     lastRead = start;
     lastReadId = parseEntryId(start) ?? parseEntryId(ZERO_ID)!;
     lastDelivered = start;
@@ -276,7 +277,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
       lastRead = entry.id;
       lastReadId = id;
       // Read from it: the stream exists, so its deletion is a loss even before the next check.
-      seen = { ...seen, exists: true };
+      if (!seen.exists) seen = { ...seen, exists: true };
       if (!('payload' in entry)) {
         observer?.onDropped?.(entry.dropped, DROPS[entry.dropped]);
         continue;
@@ -423,6 +424,28 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
     }
   }
 
+  async function close(): Promise<void> {
+    closed = true;
+    up = false;
+    detail = 'closed';
+    clearInterval(checkTimer);
+    pings?.stop();
+    await Promise.all(
+      [reader, control].map(async (client) => {
+        if (!client) return;
+        if (client === control && client.status === 'ready') {
+          // A Redis that stopped answering would never acknowledge QUIT.
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
+          await Promise.race([client.quit().catch(() => undefined), timeout]);
+          clearTimeout(timer);
+        }
+        // The reader is usually inside a blocking XREAD, which QUIT would wait behind.
+        client.disconnect();
+      }),
+    );
+  }
+
   const history: BusHistory = {
     latest: () => ({ offset: lastDelivered, epoch }),
     compare: compareIdStrings,
@@ -494,7 +517,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
         await connected(controlClient);
         await initialize(controlClient);
       } catch (error) {
-        await this.close();
+        await close();
         throw new SidecastError(
           'BUS_UNAVAILABLE',
           `cannot reach Redis at ${where}: ${errorText(error)}`,
@@ -530,29 +553,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
         };
       return { ready: false, detail: detail || 'not connected' };
     },
-    async close() {
-      closed = true;
-      up = false;
-      detail = 'closed';
-      clearInterval(checkTimer);
-      pings?.stop();
-      await Promise.all(
-        [reader, control].map(async (client) => {
-          if (!client) return;
-          if (client === control && client.status === 'ready') {
-            // A Redis that stopped answering would never acknowledge QUIT.
-            let timer: NodeJS.Timeout | undefined;
-            const timeout = new Promise(
-              (resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)),
-            );
-            await Promise.race([client.quit().catch(() => undefined), timeout]);
-            clearTimeout(timer);
-          }
-          // The reader is usually inside a blocking XREAD, which QUIT would wait behind.
-          client.disconnect();
-        }),
-      );
-    },
+    close,
   };
 }
 
