@@ -558,3 +558,60 @@ describe('redis-streams bus on a redis-server of its own', () => {
     assert.equal(reader.received[1]!.position?.epoch, now);
   });
 });
+
+describe('redis-streams bus start-up', () => {
+  let server: RedisServer;
+  before(async () => {
+    server = await createRedisServer();
+  });
+  after(() => server.stop());
+
+  it('fails fast, naming Redis, when it cannot be reached and --wait-for-bus is false', async () => {
+    const stream = freshStream();
+    await assert.rejects(
+      startSidecast({
+        options: serveOptions([
+          '--bus',
+          'redis-streams',
+          '--redis',
+          server.url,
+          '--stream',
+          stream,
+        ]),
+        authenticator: tableAuthenticator({}),
+        logger: captureLogs().logger,
+      }),
+      (error: Error) =>
+        error.message.includes(`cannot reach Redis at redis://127.0.0.1:${server.port}/0`),
+    );
+  });
+
+  it('with --wait-for-bus true starts not ready, and reads from the end once Redis appears', async () => {
+    const stream = freshStream();
+    const app = await startSidecast({
+      options: serveOptions([
+        ...['--bus', 'redis-streams', '--redis', server.url, '--stream', stream],
+        ...['--wait-for-bus', 'true'],
+      ]),
+      authenticator: tableAuthenticator({ token: principal('1', [4]) }),
+      logger: captureLogs().logger,
+    });
+    try {
+      assert.equal(app.bus.status().ready, false);
+      const client = await liveClient(app, 'token');
+      await server.start();
+      await waitFor(() => app.bus.status().ready, 15_000, 'the bus to be ready');
+      const redis = redisClient(server.url);
+      try {
+        const payload = event(4, { after: 'start' });
+        await redis.xadd(stream, '*', 'payload', payload);
+        assert.deepEqual(await client.waitForMessages(1), [payload]);
+        assert.equal(app.bus.history?.latest().epoch, await redis.get(`${stream}:epoch`));
+      } finally {
+        redis.disconnect();
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});
