@@ -440,7 +440,8 @@ describe('redis-streams bus on a redis-server of its own', () => {
 
   it('a hung Redis (SIGSTOP): not ready, then every event published meanwhile, late, in order, once', async () => {
     const stream = freshStream();
-    const reader = await reading({ url: server.url, stream });
+    const reader = await reading({ url: server.url, stream, windowMaxEntries: 2 });
+    const start = reader.history.latest();
     const publisher = redisClient(server.url);
     try {
       const sent: string[] = [];
@@ -458,6 +459,16 @@ describe('redis-streams bus on a redis-server of its own', () => {
       server.pause();
       await waitFor(() => !reader.bus.status().ready, 5000, 'the bus to report not ready');
       assert.match(reader.bus.status().detail ?? '', /did not answer for \d+ s/);
+      const asked = Date.now();
+      assert.deepEqual(
+        await reader.history.replay(start, reader.history.latest().offset, 100),
+        { complete: false, gap: 'unavailable' },
+        'older history cannot be read from a hung Redis',
+      );
+      assert.ok(Date.now() - asked < 100, 'and the replay says so at once');
+      const recent = reader.received[3]!.position!;
+      const fromWindow = await reader.history.replay(recent, reader.history.latest().offset, 100);
+      assert.equal(fromWindow.complete, true, 'the window still answers');
       const during = await publish(20); // queued on the publisher's socket until Redis runs again
       await sleep(300);
       server.resume();
