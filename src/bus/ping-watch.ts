@@ -9,6 +9,8 @@ export interface PingWatchOptions {
   readonly client: Redis;
   readonly intervalMs: number;
   readonly hangAfterMs: number;
+  /** Whether to watch now (for example only once subscribed); default: while the client is ready. */
+  readonly active?: () => boolean;
   /** Redis stopped answering; called once per hang. */
   readonly onStall: (silentMs: number) => void;
   /** Redis answers again after onStall. */
@@ -30,14 +32,16 @@ export function watchPings(options: PingWatchOptions): PingWatch {
   let stalled = false;
   let generation = 0;
 
+  const active = options.active ?? (() => true);
+
   function tick(): void {
-    if (client.status !== 'ready') return;
+    if (!active() || client.status !== 'ready') return;
     if (sentAt === undefined) {
       const mine = ++generation;
       sentAt = Date.now();
       client.ping().then(
         () => {
-          if (mine !== generation) return;
+          if (mine !== generation || !active()) return;
           sentAt = undefined;
           if (!stalled) return;
           stalled = false;
@@ -55,7 +59,7 @@ export function watchPings(options: PingWatchOptions): PingWatch {
     // so that a busy event loop here is not taken for a hung Redis.
     const mine = generation;
     setImmediate(() => {
-      if (mine !== generation || sentAt === undefined || stalled) return;
+      if (mine !== generation || sentAt === undefined || stalled || !active()) return;
       stalled = true;
       options.onStall(Date.now() - sentAt);
     });
