@@ -388,7 +388,13 @@ describe('redis-streams bus on a redis-server of its own', () => {
 
   it('serves replays inside the window with no Redis command', async () => {
     const stream = freshStream();
-    const reader = await reading({ url: server.url, stream, checkIntervalMs: 60_000 });
+    const reader = await reading({
+      url: server.url,
+      stream,
+      checkIntervalMs: 60_000,
+      // No XREAD completes while commands are counted.
+      blockMs: 30_000,
+    });
     const start = reader.history.latest();
     for (let index = 0; index < 50; index++) await reader.bus.publish(`{"n":${index}}`);
     await received(reader, 50);
@@ -414,6 +420,8 @@ describe('redis-streams bus on a redis-server of its own', () => {
       url: server.url,
       stream,
       checkIntervalMs: 60_000,
+      // No XREAD completes while commands are counted.
+      blockMs: 30_000,
       windowMaxEntries: 5,
     });
     const start = reader.history.latest();
