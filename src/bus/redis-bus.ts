@@ -6,6 +6,7 @@ import type { Bus, BusObserver } from './bus.js';
 import type { BusDriver } from './driver.js';
 import { watchPings, type PingWatch } from './ping-watch.js';
 import { publishFailed } from './publish.js';
+import { errorText, retryDelay } from './redis-shared.js';
 
 export interface RedisBusOptions {
   readonly url: string;
@@ -21,20 +22,6 @@ const HEALTH_INTERVAL_MS = 1000;
 const HANG_AFTER_MS = 3000;
 /** How long close() waits for Redis to acknowledge QUIT before dropping the connection. */
 const QUIT_TIMEOUT_MS = 1000;
-
-/** Backoff between reconnection attempts: grows to 5 s, with jitter so a fleet does not stampede. */
-function retryDelay(attempt: number): number {
-  const ceiling = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code ? `${code} ${error.message}` : error.message;
-  }
-  return String(error);
-}
 
 /**
  * Redis pub/sub. One subscriber connection per process; ioredis reconnects with backoff, and this

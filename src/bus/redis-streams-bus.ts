@@ -40,6 +40,7 @@ import {
   type StreamInfo,
 } from './stream-replies.js';
 import { StreamWindow } from './stream-window.js';
+import { errorText, retryDelay } from './redis-shared.js';
 
 export interface RedisStreamsBusOptions {
   readonly url: string;
@@ -72,20 +73,6 @@ const READ_COUNT = 1000;
 /** Bounds every command of the control connection, so a hung Redis fails a replay or publish. */
 const COMMAND_TIMEOUT_MS = 5000;
 const QUIT_TIMEOUT_MS = 1000;
-
-/** Backoff between reconnection attempts: grows to 5 s, with jitter so a fleet does not stampede. */
-function retryDelay(attempt: number): number {
-  const ceiling = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code ? `${code} ${error.message}` : error.message;
-  }
-  return String(error);
-}
 
 const DROPS = {
   no_payload: 'stream entry without a payload field',
