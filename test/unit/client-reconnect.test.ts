@@ -3,61 +3,7 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createClient, type ClientOptions, type StateChange } from '../../src/client/index.js';
 import { AUTH_FAILED_REASON, CloseCodes } from '../../src/errors.js';
-
-interface FakeEvent {
-  data: unknown;
-  code: number;
-  reason: string;
-}
-type Listener = (event: FakeEvent) => void;
-
-/** A WebSocket stand-in driven by the test: it records what the client does and plays the server. */
-class FakeSocket {
-  static all: FakeSocket[] = [];
-  readonly sent: string[] = [];
-  closedByClient: number | undefined;
-  readonly #listeners = new Map<string, Listener[]>();
-
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-
-  addEventListener(type: string, listener: Listener): void {
-    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
-  }
-
-  send(data: string): void {
-    this.sent.push(data);
-  }
-
-  close(code?: number): void {
-    this.closedByClient = code;
-  }
-
-  #emit(type: string, event: Partial<FakeEvent> = {}): void {
-    const full = { data: undefined, code: 0, reason: '', ...event };
-    for (const listener of this.#listeners.get(type) ?? []) listener(full);
-  }
-
-  open(): void {
-    this.#emit('open');
-  }
-
-  message(data: unknown): void {
-    this.#emit('message', { data });
-  }
-
-  /** The server (or the network) ends the connection. */
-  end(code: number, reason = ''): void {
-    this.#emit('close', { code, reason });
-  }
-
-  /** The connection cannot be made at all: an error, then close 1006. */
-  refuse(): void {
-    this.#emit('error');
-    this.#emit('close', { code: 1006, reason: '' });
-  }
-}
+import { FakeSocket } from '../support/fake-socket.js';
 
 const latest = () => FakeSocket.all.at(-1)!;
 /** Lets the client's promise chain (getToken, then send) run. */
