@@ -17,7 +17,8 @@ import {
 } from './workers/messages.js';
 
 export type AuthOutcome = 'success' | 'failed' | 'unavailable' | 'timeout';
-export type DropReason = 'invalid_event' | 'too_large' | 'not_utf8' | 'slow_consumer';
+export type DropReason =
+  'invalid_event' | 'too_large' | 'not_utf8' | 'no_payload' | 'slow_consumer';
 export type RefusalReason =
   | 'descriptor_limit'
   | 'draining'
@@ -105,7 +106,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     dropped: new Counter({
       name: 'sidecast_events_dropped_total',
-      help: 'Events or deliveries dropped, by reason (invalid_event, too_large, not_utf8, slow_consumer).',
+      help: 'Events or deliveries dropped, by reason (invalid_event, too_large, not_utf8, no_payload, slow_consumer).',
       labelNames: ['reason'] as const,
       registers,
     }),

@@ -3,13 +3,14 @@ import type { Bus, BusObserver } from './bus.js';
 import type { BusDriver } from './driver.js';
 import { memoryDriver } from './memory-bus.js';
 import { redisDriver } from './redis-bus.js';
+import { redisStreamsDriver } from './redis-streams-bus.js';
 
 /**
  * The registry of bus drivers: --bus chooses one of these by its kind. A new driver is a file of
  * this folder that exports its BusDriver (./driver.ts), one entry here and its options in the
  * options table (src/config/options.ts).
  */
-export const BUS_DRIVERS = [redisDriver, memoryDriver] as const;
+export const BUS_DRIVERS = [redisDriver, redisStreamsDriver, memoryDriver] as const;
 
 type Driver = (typeof BUS_DRIVERS)[number];
 export type BusKind = Driver['kind'];
@@ -19,10 +20,15 @@ export const BUS_KINDS: readonly BusKind[] = BUS_DRIVERS.map((driver) => driver.
 
 export type BusOptionName = 'bus' | Driver['options'][number];
 
-/** The options of every command that takes --bus: --bus, then each driver's own. */
+/**
+ * The options of every command that takes --bus: --bus, then each driver's own, each once
+ * (drivers may share one, as the two Redis buses share --redis).
+ */
 export const BUS_OPTIONS: readonly BusOptionName[] = [
-  'bus',
-  ...BUS_DRIVERS.flatMap((driver): readonly BusOptionName[] => driver.options),
+  ...new Set<BusOptionName>([
+    'bus',
+    ...BUS_DRIVERS.flatMap((driver): readonly BusOptionName[] => driver.options),
+  ]),
 ];
 
 export type BusOptions = OptionValues<BusOptionName>;

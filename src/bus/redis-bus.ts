@@ -4,6 +4,7 @@ import { SidecastError } from '../errors.js';
 import { redactUrl } from '../log.js';
 import type { Bus, BusObserver } from './bus.js';
 import type { BusDriver } from './driver.js';
+import { watchPings, type PingWatch } from './ping-watch.js';
 import { publishFailed } from './publish.js';
 
 export interface RedisBusOptions {
@@ -63,16 +64,11 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   let outageReported = false;
   let closed = false;
   let detail = 'not started';
-  /** When the PING still awaiting its answer was sent. */
-  let pingSentAt: number | undefined;
-  /** Subscribed, but Redis has not answered a PING for hangAfterMs. */
-  let stalled = false;
-  /** Bumped whenever the connection is lost, so a late answer to an old PING is ignored. */
-  let connectionEpoch = 0;
-  let healthTimer: NodeJS.Timeout | undefined;
+  /** PINGs the subscribed connection: subscribed, but no answer for hangAfterMs, is a hang. */
+  let pings: PingWatch | undefined;
 
   const silence = (): string =>
-    `Redis at ${where} did not answer for ${Math.floor((Date.now() - (pingSentAt ?? Date.now())) / 1000)} s`;
+    `Redis at ${where} did not answer for ${Math.floor((pings?.silentMs() ?? 0) / 1000)} s`;
 
   function connection(role: string): Redis {
     return new Redis(url, {
@@ -102,11 +98,9 @@ export function createRedisBus(options: RedisBusOptions): Bus {
         if (closed) return;
         detail = why;
         // A stall already reported the outage: losing the connection after it is the same one.
-        const wasUp = subscribed && !stalled;
+        const wasUp = subscribed && !pings?.stalled;
         subscribed = false;
-        stalled = false;
-        pingSentAt = undefined;
-        connectionEpoch++;
+        pings?.reset();
         if (failFast && !everSubscribed) {
           // Start-up reports this itself, as its one line; no log line before it.
           first.reject(new SidecastError('BUS_UNAVAILABLE', why));
@@ -125,37 +119,20 @@ export function createRedisBus(options: RedisBusOptions): Bus {
         if (subscribed) markDown(`lost connection to Redis at ${where}`);
         else if (detail === 'not started') markDown(`cannot reach Redis at ${where}`);
       });
-      function answered(epoch: number): void {
-        if (epoch !== connectionEpoch || closed) return;
-        pingSentAt = undefined;
-        if (!stalled) return;
-        stalled = false;
-        outageReported = false;
-        observer?.onResumed?.();
-      }
-
-      function checkHealth(): void {
-        if (closed || !subscribed || client.status !== 'ready') return;
-        const epoch = connectionEpoch;
-        if (pingSentAt === undefined) {
-          pingSentAt = Date.now();
-          // A failed PING means a lost connection, which 'error' and 'close' report.
-          client.ping().then(
-            () => answered(epoch),
-            () => undefined,
-          );
-          return;
-        }
-        if (stalled || Date.now() - pingSentAt < hangAfterMs) return;
-        // Timers run before pending socket reads: let an answer already received be read first,
-        // so that a busy event loop here is not taken for a hung Redis.
-        setImmediate(() => {
-          if (closed || epoch !== connectionEpoch || pingSentAt === undefined || stalled) return;
-          stalled = true;
+      pings = watchPings({
+        client,
+        intervalMs: healthIntervalMs,
+        hangAfterMs,
+        active: () => !closed && subscribed,
+        onStall: () => {
           outageReported = true;
           observer?.onDown?.(silence());
-        });
-      }
+        },
+        onAnswer: () => {
+          outageReported = false;
+          observer?.onResumed?.();
+        },
+      });
 
       client.on('ready', () => {
         client.subscribe(channel).then(
@@ -163,7 +140,6 @@ export function createRedisBus(options: RedisBusOptions): Bus {
             if (closed || client.status !== 'ready') return;
             subscribed = true;
             detail = '';
-            healthTimer ??= setInterval(checkHealth, healthIntervalMs).unref();
             if (everSubscribed && outageReported) observer?.onReconnect?.();
             else observer?.onUp?.();
             everSubscribed = true;
@@ -212,13 +188,13 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     },
     status() {
       if (!subscribed) return { ready: false, detail };
-      return stalled ? { ready: false, detail: silence() } : { ready: true };
+      return pings?.stalled ? { ready: false, detail: silence() } : { ready: true };
     },
     async close() {
       closed = true;
       subscribed = false;
       detail = 'closed';
-      clearInterval(healthTimer);
+      pings?.stop();
       await Promise.all(
         [subscriber, publisher].map(async (client) => {
           if (!client) return;

@@ -156,9 +156,9 @@ export const OPTIONS = {
     defaultValue: 'redis' as BusKind,
     parse: asChoice<BusKind>(...BUS_KINDS),
   }),
-  // The redis bus's options (redisDriver, src/bus/redis-bus.ts).
+  // The redis bus's options (redisDriver, src/bus/redis-bus.ts); --redis is redis-streams's too.
   redis: option({
-    description: 'Redis URL for the redis bus.',
+    description: 'Redis URL for the redis and redis-streams buses.',
     valueName: 'URL',
     defaultValue: 'redis://127.0.0.1:6379/1',
     parse: asString,
@@ -168,6 +168,28 @@ export const OPTIONS = {
     valueName: 'NAME',
     defaultValue: 'events',
     parse: asString,
+  }),
+  // The redis-streams bus's options (redisStreamsDriver, src/bus/redis-streams-bus.ts).
+  stream: option({
+    description:
+      'Redis stream carrying the events for the redis-streams bus; its epoch is kept in the key STREAM:epoch.',
+    valueName: 'NAME',
+    defaultValue: 'events',
+    parse: asString,
+  }),
+  'history-max-entries': option({
+    description:
+      'Entries the stream keeps (redis-streams bus): POST /publish and sidecast publish add with XADD MAXLEN ~ N, and Django should too. Also the most events kept in memory for replays (at most 64 MiB).',
+    valueName: 'N',
+    defaultValue: 10_000,
+    parse: asInteger(1, 10_000_000),
+  }),
+  'history-max-age': option({
+    description:
+      'Seconds of history a replay may reach (redis-streams bus): a client that missed events older than this is told it cannot be recovered.',
+    valueName: 'SECONDS',
+    defaultValue: 300,
+    parse: asSeconds,
   }),
   scope: option({
     description: 'django-sesame scope the tokens were made for.',

@@ -25,8 +25,10 @@ async function answers(port: number): Promise<boolean> {
 }
 
 /**
- * A redis-server process on its own port, without persistence, that can be stopped and started.
- * It is tracked (./children.ts): if a test fails before stop(), it dies with the test process.
+ * A redis-server process on its own port, that can be stopped and started again on that port.
+ * Without persistence (the default) it starts empty each time; with `appendOnlyDir` it writes an
+ * append-only file there, fsynced at every write, and a restart finds every key again. It is
+ * tracked (./children.ts): if a test fails before stop(), it dies with the test process.
  */
 export interface RedisServer {
   readonly port: number;
@@ -42,7 +44,15 @@ export interface RedisServer {
   resume(): void;
 }
 
-export async function createRedisServer(port?: number): Promise<RedisServer> {
+export interface RedisServerOptions {
+  /** A folder of the test's own for the append-only file (redis-server --dir). */
+  readonly appendOnlyDir?: string;
+}
+
+export async function createRedisServer(
+  port?: number,
+  options: RedisServerOptions = {},
+): Promise<RedisServer> {
   const chosen = port ?? (await freePort());
   let child: ChildProcess | undefined;
   const server: RedisServer = {
@@ -53,8 +63,11 @@ export async function createRedisServer(port?: number): Promise<RedisServer> {
     },
     async start() {
       if (child) return;
-      const args = ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly'];
-      child = spawnTracked('redis-server', [...args, 'no'], { stdio: 'ignore' });
+      const args = ['--port', String(chosen), '--bind', '127.0.0.1', '--save', ''];
+      const persistence = options.appendOnlyDir
+        ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.appendOnlyDir]
+        : ['--appendonly', 'no'];
+      child = spawnTracked('redis-server', [...args, ...persistence], { stdio: 'ignore' });
       const spawned = child;
       const failed = new Promise<never>((_, reject) => {
         spawned.once('error', (error) => reject(new Error(`cannot run redis-server: ${error}`)));

@@ -79,14 +79,26 @@ describe('publishEvents', () => {
     assert.equal((error.cause as Error).message, 'socket hang up');
   });
 
+  // The redis-streams driver's options, which createBus takes whichever bus it makes.
+  const STREAM_OPTIONS = { stream: 'events', historyMaxEntries: 10, historyMaxAge: 60 };
+
   it('names each driver as its describe() does', () => {
     const redis = createBus({
       bus: 'redis',
       redis: 'redis://user:secret@127.0.0.1:6390/2',
       channel: 'news',
+      ...STREAM_OPTIONS,
     });
     assert.equal(redis.describe(), 'Redis at redis://user:***@127.0.0.1:6390/2, channel "news"');
-    const memory = createBus({ bus: 'memory', redis: '', channel: '' });
+    const streams = createBus({
+      bus: 'redis-streams',
+      redis: 'redis://user:secret@127.0.0.1:6390/2',
+      channel: '',
+      ...STREAM_OPTIONS,
+      stream: 'news',
+    });
+    assert.equal(streams.describe(), 'Redis at redis://user:***@127.0.0.1:6390/2, stream "news"');
+    const memory = createBus({ bus: 'memory', redis: '', channel: '', ...STREAM_OPTIONS });
     assert.equal(memory.describe(), 'the memory bus of this process');
   });
 });
