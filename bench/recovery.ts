@@ -41,7 +41,7 @@ Options:
   --churn-clients N    dropping clients per server in the drops test (default 200; quick 100)
   --duration S         seconds of events during the drops test (default 30; quick 10)
   --rate N             events per second during the drops test (default 50)
-  --rounds N           fan-out rounds, bus order alternated (default 2; quick 1)
+  --rounds N           fan-out rounds, bus order alternated (default 4; quick 1)
   --out PATH           where to write the results (default bench/RECOVERY.md)
   --help
 `;
@@ -85,7 +85,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     churnClients: number('churn-clients', quick ? 100 : 200),
     durationS: number('duration', quick ? 10 : 30),
     rate: number('rate', 50),
-    rounds: number('rounds', quick ? 1 : 2),
+    rounds: number('rounds', quick ? 1 : 4),
     out: resolve(flags.get('out') ?? join(repo, 'bench', 'RECOVERY.md')),
     command: `node --import tsx bench/recovery.ts${argv.length ? ` ${argv.join(' ')}` : ''}`,
   };
@@ -173,7 +173,7 @@ async function main(): Promise<number> {
     versions: { ...versionInfo, 'redis-server': redis.version },
     settings: {
       'drops test': `${options.churnClients} clients per server (users 1–${options.churnClients}, the same users on each), each dropping its TCP connection about every ${DROP_EVERY_MS / 1000} s (±25%, first drop at a random point) and reconnecting ${RECONNECT_DELAY_MS} ms later with the same token; ${options.rate} events/s for ${options.durationS} s, each event to about a third of the users; the three servers run at the same time on the same events (PUBLISH and XADD of each)`,
-      storm: `${options.clients.toLocaleString('en-US')} v1 clients connect and are welcomed, then all close; ${STORM_MISSED} events per probe shard are published (${stormEntries.toLocaleString('en-US')} stream entries; each client may see ${STORM_MISSED} of them, the 1% superusers all of them); then all reconnect at once (at most ${IN_FLIGHT} upgrades in flight, the rest as those finish), with since (the last offset received) or without; a fresh server for each`,
+      storm: `${options.clients.toLocaleString('en-US')} v1 clients connect and are welcomed, then all close; events are published; then all reconnect at once (at most ${IN_FLIGHT} upgrades in flight, the rest as those finish), with since (the last offset each received) or without; a fresh server for each storm. "Each missed ${STORM_MISSED}": ${STORM_MISSED} events per probe shard (${stormEntries.toLocaleString('en-US')} stream entries; each client may see ${STORM_MISSED} of them, the 1% superusers all of them). "${STORM_MISSED} missed in all": ${STORM_MISSED} events of the bench models, each client may see its share (about a third). "Without since": the first storm's events, no since sent`,
       'fan-out': `${options.clients.toLocaleString('en-US')} v1 clients on one sidecast process, pub/sub bus against redis-streams bus, closed loop as in bench/run.ts (100,000 deliveries outstanding at least, ${options.quick ? '500 ms warm-up, 1500 ms' : '1 s warm-up, 3 s'} measured), ${options.rounds} round(s), bus order alternated`,
       'streams bus': `--stream (random name) --history-max-entries ${stream.historyMaxEntries} --recover-max ${stream.recoverMax}; the publisher adds with XADD MAXLEN ~ ${stream.historyMaxEntries}`,
       redis: `a private redis-server started for the run (no persistence), unpinned; commands counted with INFO commandstats (INFO itself left out)`,
@@ -193,7 +193,7 @@ async function main(): Promise<number> {
     write();
     const storms: StormFigures[] = [];
     input.storms = storms;
-    for (const since of [true, false]) {
+    for (const kind of ['each', 'shared', 'none'] as const) {
       const figures = await stormPhase(
         options,
         streams,
@@ -201,14 +201,14 @@ async function main(): Promise<number> {
         publisher,
         db.rows,
         mint,
-        since,
+        kind,
         () => redis.commandCalls(),
         users,
       );
       storms.push(figures);
       const redisTotal = figures.redisCommands.reduce((a, [, n]) => a + n, 0);
       log(
-        `storm ${since ? 'with' : 'without'} since: ${figures.done}/${figures.clients} done in ${figures.seconds.toFixed(2)} s, ` +
+        `storm ${kind}: ${figures.done}/${figures.clients} done in ${figures.seconds.toFixed(2)} s, ` +
           `recovered ${figures.recovered}, replayed ${figures.replayed}, redis ${redisTotal} commands, ` +
           `peak rss ${(figures.peakRss / 2 ** 20).toFixed(0)} MiB`,
       );
@@ -361,6 +361,13 @@ async function churnPhase(
   }
 }
 
+/**
+ * 'each': 100 events per probe shard, so each client may see 100 of them (superusers all);
+ * 'shared': 100 events of the bench models, each client may see its share (about a third);
+ * 'none': as 'each', but the clients reconnect without since.
+ */
+type StormKind = 'each' | 'shared' | 'none';
+
 async function stormPhase(
   options: Options,
   streams: ServerContext,
@@ -368,31 +375,47 @@ async function stormPhase(
   publisher: Publisher,
   rows: readonly UserRow[],
   mint: ReturnType<typeof createMinter>,
-  since: boolean,
+  kind: StormKind,
   redisCalls: () => Promise<Map<string, number>>,
   users: ReturnType<typeof buildPopulation>,
 ): Promise<StormFigures> {
   const n = options.clients;
+  const since = kind !== 'none';
   const server = await startServer(SIDECAST, streams, 1);
   try {
     const tokens = rows.slice(0, n).map(mint);
     const shardOf = tokens.map((_, i) => probeShardOf(i));
     const shardCount = probeShardCount(n);
     await pool.reset();
-    log(`storm ${since ? 'with' : 'without'} since: connecting ${n} v1 clients`);
+    log(`storm ${kind}: connecting ${n} v1 clients`);
     await pool.connect(v1Targets(server), tokens, shardOf, shardCount, IN_FLIGHT, 120_000);
     await waitFor(pool, n, 60_000);
     await pool.closeAll();
     await sleep(1000);
-    let probe = 0;
-    for (let r = 0; r < STORM_MISSED; r++)
-      for (let shard = 0; shard < shardCount; shard++) publisher.probe(shard, ++probe);
+    const mine = users.slice(0, n);
+    let entries = 0;
+    let replayDue = 0;
+    if (kind === 'shared') {
+      for (let i = 0; i < STORM_MISSED; i++) {
+        const model = publisher.event(now());
+        entries++;
+        for (const user of mine) if (user.visible & (1 << model)) replayDue++;
+      }
+    } else {
+      let probe = 0;
+      for (let r = 0; r < STORM_MISSED; r++)
+        for (let shard = 0; shard < shardCount; shard++) publisher.probe(shard, ++probe);
+      entries = probe;
+      // Each user may see its own shard's probes; superusers see every shard's.
+      if (since) for (const user of mine) replayDue += user.superuser ? entries : STORM_MISSED;
+    }
     await publisher.flush();
     await sleep(1500);
     const idleRss = serverRss(server);
     await pool.reset();
     const before = await redisCalls();
     const cpuBefore = treeCpuSeconds(server.pids());
+    const clientCpuBefore = (await pool.stats()).cpuSeconds;
     let peakRss = idleRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, serverRss(server))), 20);
     const started = now();
@@ -403,30 +426,23 @@ async function stormPhase(
     peakRss = Math.max(peakRss, serverRss(server));
     const after = await redisCalls();
     return {
+      kind,
       since,
       clients: n,
       missedEach: STORM_MISSED,
-      entries: STORM_MISSED * shardCount,
+      entries,
       seconds: (stats.lastDoneAt - started) / 1e6,
       done: stats.done,
       welcomed: stats.welcomed,
       recovered: stats.recovered,
       replayed: stats.replayed,
-      // Each user may see its own shard's probes; superusers see every shard's.
-      replayDue: since
-        ? users
-            .slice(0, n)
-            .reduce(
-              (total, user) => total + (user.superuser ? STORM_MISSED * shardCount : STORM_MISSED),
-              0,
-            )
-        : 0,
+      replayDue,
       failed: connected.failed,
       redisCommands: callsBetween(before, after),
       idleRss,
       peakRss,
       serverCpu: treeCpuSeconds(server.pids()) - cpuBefore,
-      clientCpu: stats.cpuSeconds,
+      clientCpu: stats.cpuSeconds - clientCpuBefore,
     };
   } finally {
     await server.stop();

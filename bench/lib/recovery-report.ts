@@ -24,6 +24,7 @@ export interface ChurnFigures {
 }
 
 export interface StormFigures {
+  readonly kind: 'each' | 'shared' | 'none';
   readonly since: boolean;
   readonly clients: number;
   readonly missedEach: number;
@@ -80,6 +81,12 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+function label(s: StormFigures): string {
+  if (s.kind === 'each') return `with since, each missed ${s.missedEach}`;
+  if (s.kind === 'shared') return `with since, ${s.missedEach} missed in all`;
+  return 'without since';
+}
+
 export function renderRecoveryReport(input: RecoveryInput): string {
   const cpu = cpus();
   const lines: string[] = [
@@ -126,8 +133,8 @@ export function renderRecoveryReport(input: RecoveryInput): string {
     lines.push(
       '## 2. Recovery storm',
       '',
-      '| reconnect | clients | done | time to all done | recovered | events replayed / due | Redis commands | top commands | server RSS before → peak | server CPU |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| reconnect | clients | stream entries missed | done | time to all done | recovered | events replayed / due | Redis commands | top commands | server RSS before → peak | server CPU | client CPU |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const s of input.storms) {
       const total = s.redisCommands.reduce((a, [, n]) => a + n, 0);
@@ -136,9 +143,9 @@ export function renderRecoveryReport(input: RecoveryInput): string {
         .map(([name, n]) => `${name.replace('|', ' ')} ${num(n)}`)
         .join(', ');
       lines.push(
-        `| ${s.since ? `with since (missed ${s.missedEach} each)` : 'without since'} | ${num(s.clients)} | ${num(s.done)} | ` +
+        `| ${label(s)} | ${num(s.clients)} | ${num(s.entries)} | ${num(s.done)} | ` +
           `${num(s.seconds, 2)} s | ${num(s.recovered)} | ${num(s.replayed)} / ${num(s.replayDue)} | ${num(total)} | ${top} | ` +
-          `${mib(s.idleRss)} → ${mib(s.peakRss)} MiB | ${num(s.serverCpu, 1)} s |`,
+          `${mib(s.idleRss)} → ${mib(s.peakRss)} MiB | ${num(s.serverCpu, 1)} s | ${num(s.clientCpu, 1)} s |`,
       );
     }
     lines.push(
@@ -151,6 +158,13 @@ export function renderRecoveryReport(input: RecoveryInput): string {
     const rate = (bus: 'pubsub' | 'streams') =>
       median(input.fanout!.filter((f) => f.bus === bus).map((f) => f.rate));
     const ratio = rate('streams') / rate('pubsub');
+    const rounds = [...new Set(input.fanout.map((f) => f.round))];
+    const paired = rounds.flatMap((round) => {
+      const of = (bus: string) => input.fanout!.find((f) => f.round === round && f.bus === bus);
+      const streams = of('streams');
+      const pubsub = of('pubsub');
+      return streams && pubsub ? [{ round, ratio: streams.rate / pubsub.rate }] : [];
+    });
     lines.push(
       '## 3. Fan-out: redis-streams bus against pub/sub',
       '',
@@ -165,7 +179,9 @@ export function renderRecoveryReport(input: RecoveryInput): string {
     lines.push(
       '',
       `Median deliveries/s: pub/sub ${num(rate('pubsub'))}, redis-streams ${num(rate('streams'))}; ` +
-        `ratio streams/pub/sub **${num(ratio, 3)}**.`,
+        `ratio streams/pub/sub of the medians **${num(ratio, 3)}**; per round ` +
+        `${paired.map((p) => `${p.round + 1}: ${num(p.ratio, 3)}`).join(', ')} ` +
+        `(median ${num(median(paired.map((p) => p.ratio)), 3)}).`,
       '',
     );
     for (const f of input.fanout)
