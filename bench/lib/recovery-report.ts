@@ -184,6 +184,22 @@ export function renderRecoveryReport(input: RecoveryInput): string {
         `(median ${num(median(paired.map((p) => p.ratio)), 3)}).`,
       '',
     );
+    const spreadOf = (bus: 'pubsub' | 'streams') => {
+      const rates = input.fanout!.filter((f) => f.bus === bus).map((f) => f.rate);
+      return Math.max(...rates) / Math.min(...rates);
+    };
+    const widest = Math.max(spreadOf('pubsub'), spreadOf('streams'));
+    if (input.fanout.length > 2 && widest > 1.1)
+      lines.push(
+        `- The same bus varied up to ×${num(widest, 2)} between rounds (highest over lowest)` +
+          (Math.abs(ratio - 1) < widest - 1
+            ? ', more than the ratio differs from 1: read the ratio as within that noise, not as a gain or a cost.'
+            : '.'),
+      );
+    if (input.fanout.some((f) => f.serverCpu < 0.9))
+      lines.push(
+        '- The server core stayed under 90% in some rounds: the closed loop did not keep it saturated there, which widens the spread.',
+      );
     for (const f of input.fanout)
       if (f.clientCpu >= 0.9)
         lines.push(
