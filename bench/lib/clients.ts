@@ -1,6 +1,8 @@
 /** The orchestrator's side of the load-generating processes: start, command, collect. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type {
+  ChurnResult,
+  ChurnSpec,
   ClientStats,
   Command,
   ConnectResult,
@@ -146,6 +148,11 @@ export class ClientPool {
       accepted: sum((s) => s.accepted),
       refused: sum((s) => s.refused),
       closes,
+      welcomed: sum((s) => s.welcomed),
+      done: sum((s) => s.done),
+      recovered: sum((s) => s.recovered),
+      replayed: sum((s) => s.replayed),
+      lastDoneAt: Math.max(...all.map((s) => s.lastDoneAt)),
       histogram,
       cpuSeconds: sum((s) => s.cpuMicros) / 1e6,
     };
@@ -158,6 +165,55 @@ export class ClientPool {
 
   async ticks(everyMs: number): Promise<void> {
     await this.#all({ type: 'ticks', everyMs });
+  }
+
+  /** Protocol v1: the connections of the last connect() again, resuming when `since`. */
+  async reconnect(since: boolean, inFlight: number, timeoutMs: number): Promise<ConnectResult> {
+    const n = this.#children.length;
+    const results = await this.#all<ConnectResult>({
+      type: 'reconnect',
+      since,
+      inFlight: Math.max(1, Math.ceil(inFlight / n)),
+      timeoutMs,
+    });
+    return {
+      opened: results.reduce((total, result) => total + result.opened, 0),
+      failed: results.reduce((total, result) => total + result.failed, 0),
+      failures: Object.assign({}, ...results.map((result) => result.failures)) as Record<
+        string,
+        number
+      >,
+    };
+  }
+
+  /** Starts connections that drop about every `dropEveryMs` and reconnect (see load/churn.ts). */
+  async churnStart(
+    clients: readonly ChurnSpec[],
+    dropEveryMs: number,
+    reconnectDelayMs: number,
+  ): Promise<void> {
+    const n = this.#children.length;
+    await Promise.all(
+      this.#children.map((_, index) =>
+        this.#request(index, {
+          type: 'churn-start',
+          clients: clients.filter((_client, i) => i % n === index),
+          localAddresses: LOCAL_ADDRESSES.filter((_address, i) => i % n === index % 8),
+          dropEveryMs,
+          reconnectDelayMs,
+        }),
+      ),
+    );
+  }
+
+  /** Stops the drops; the number of churn connections open (v1: welcomed) again. */
+  async churnStop(timeoutMs: number): Promise<number> {
+    const ready = await this.#all<number>({ type: 'churn-stop', timeoutMs });
+    return ready.reduce((a, b) => a + b, 0);
+  }
+
+  async churnReport(): Promise<ChurnResult[]> {
+    return (await this.#all<ChurnResult[]>({ type: 'churn-report' })).flat();
   }
 
   async closeAll(): Promise<void> {

@@ -12,16 +12,23 @@ export class Publisher {
   readonly #modelIds: readonly number[];
   readonly #probeIds: readonly number[];
   readonly #random = seededRandom(7);
+  readonly #stream: { readonly name: string; readonly maxLen: number } | undefined;
   #seq = 0;
 
+  /**
+   * With `stream`, every event is also added to that Redis stream (XADD MAXLEN ~, one `payload`
+   * field, as Django does for the redis-streams bus), so that servers on either bus see it.
+   */
   constructor(
     redisUrl: string,
     channel: string,
     modelIds: readonly number[],
     probeIds: readonly number[],
+    stream?: { readonly name: string; readonly maxLen: number },
   ) {
     this.#redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     this.#channel = channel;
+    this.#stream = stream;
     this.#modelIds = modelIds;
     this.#probeIds = probeIds;
   }
@@ -50,8 +57,26 @@ export class Publisher {
     this.#send(`{"bench_probe": ${n}, "model": "probe", "content_type_id": ${id}}`);
   }
 
+  /** Sequence number (bench_seq) of the last event published. */
+  get seq(): number {
+    return this.#seq;
+  }
+
   #send(payload: string): void {
     this.#redis.publish(this.#channel, payload).catch(() => undefined);
+    if (this.#stream)
+      this.#redis
+        .call(
+          'XADD',
+          this.#stream.name,
+          'MAXLEN',
+          '~',
+          this.#stream.maxLen,
+          '*',
+          'payload',
+          payload,
+        )
+        .catch(() => undefined);
   }
 
   /** Resolves once Redis has answered every publish sent so far. */

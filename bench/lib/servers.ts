@@ -40,6 +40,12 @@ export interface ServerContext {
   readonly maxAge: number;
   /** taskset CPU list for servers, e.g. "0"; "" leaves them unpinned. */
   readonly cpu: string;
+  /** sidecast only: the redis-streams bus on this stream instead of pub/sub on the channel. */
+  readonly stream?: {
+    readonly name: string;
+    readonly historyMaxEntries: number;
+    readonly recoverMax: number;
+  };
 }
 
 export interface MemoryReading {
@@ -89,9 +95,15 @@ function commandFor(
           `--port=${port}`,
           `--workers=${processes}`,
           `--django-db=${context.databaseUrl}`,
-          '--bus=redis',
+          ...(context.stream
+            ? [
+                '--bus=redis-streams',
+                `--stream=${context.stream.name}`,
+                `--history-max-entries=${context.stream.historyMaxEntries}`,
+                `--recover-max=${context.stream.recoverMax}`,
+              ]
+            : ['--bus=redis', `--channel=${context.channel}`]),
           `--redis=${context.redisUrl}`,
-          `--channel=${context.channel}`,
           '--log-level=warn',
         ],
       ];
@@ -145,6 +157,14 @@ export async function startServer(
     const ready = await until(
       async () => {
         if (exited()) return true;
+        if (context.stream && variant.key === 'sidecast') {
+          // The streams bus subscribes to nothing: ready when /readyz says so.
+          const status = await fetch(`http://127.0.0.1:${ports[0]}/readyz`).then(
+            (response) => response.status,
+            () => 0,
+          );
+          return status === 200;
+        }
         const counts = (await subscribers.pubsub('NUMSUB', context.channel)) as [string, number];
         if (Number(counts[1]) < processes) return false;
         const accepting = await Promise.all(ports.map(portAccepts));

@@ -13,6 +13,8 @@ import {
   type Request,
   type Tick,
 } from './protocol.js';
+import { Churn } from './churn.js';
+import { firstMessage, readV1Frame, type Position } from './v1.js';
 import { RawClient, type ClientEvents } from './ws-client.js';
 
 const now = createClock();
@@ -27,6 +29,15 @@ let probedByShard: number[] = [];
 let accepted = 0;
 let refused = 0;
 let closes: Record<string, number> = {};
+let welcomed = 0;
+let done = 0;
+let recovered = 0;
+let replayed = 0;
+let lastDoneAt = 0;
+/** v1: where each connection of the last 'connect' (by index) would resume. */
+let positions: (Position | undefined)[] = [];
+let lastConnect: Extract<Command, { type: 'connect' }> | undefined;
+let churn: Churn | undefined;
 let tickTimer: NodeJS.Timeout | undefined;
 let onSettled: ((client: RawClient, opened: boolean, code: number) => void) | undefined;
 
@@ -39,12 +50,40 @@ function numberAfter(data: Buffer, from: number, end: number): number {
   return value;
 }
 
+function markDone(client: RawClient): void {
+  client.done = true;
+  done++;
+  lastDoneAt = now();
+}
+
+function v1Message(client: RawClient, data: Buffer, start: number, end: number): void {
+  const frame = readV1Frame(data, start, end);
+  if (frame.kind === 'welcome') {
+    const { welcome } = frame;
+    client.welcomed = true;
+    client.recovered = welcome.recovered;
+    client.replayed = welcome.replayed;
+    welcomed++;
+    if (welcome.recovered) {
+      recovered++;
+      replayed += welcome.replayed;
+    } else positions[client.index] = { epoch: welcome.epoch, offset: welcome.offset };
+    if (!welcome.recovered || welcome.replayed === 0) markDone(client);
+  } else if (frame.kind === 'event') {
+    const position = positions[client.index];
+    if (position) positions[client.index] = { epoch: position.epoch, offset: frame.offset };
+    if (client.welcomed && !client.done && ++client.afterWelcome >= client.replayed)
+      markDone(client);
+  }
+}
+
 const events: ClientEvents = {
   opened(client) {
     openedByShard[client.shard] = (openedByShard[client.shard] ?? 0) + 1;
     onSettled?.(client, true, 0);
   },
   message(client, data, start, end) {
+    if (client.protocol === 'v1') v1Message(client, data, start, end);
     const at = data.indexOf(MARKER, start);
     if (at === -1 || at >= end) return;
     const kind = data[at + MARKER.length];
@@ -69,8 +108,15 @@ const events: ClientEvents = {
   },
 };
 
-function connectAll(command: Extract<Command, { type: 'connect' }>): Promise<ConnectResult> {
+function connectAll(
+  command: Extract<Command, { type: 'connect' }>,
+  first?: (index: number, token: string) => string,
+): Promise<ConnectResult> {
   const { targets, tokens, localAddresses, inFlight } = command;
+  if (!first) {
+    lastConnect = command;
+    positions = [];
+  }
   openedByShard = new Array<number>(command.shardCount).fill(0);
   probedByShard = new Array<number>(command.shardCount).fill(0);
   const failures: Record<string, number> = {};
@@ -98,6 +144,7 @@ function connectAll(command: Extract<Command, { type: 'connect' }>): Promise<Con
           events,
         );
         client.shard = command.shards[i]!;
+        if (first) client.firstMessage = first(i, tokens[i]!);
         clients.add(client);
       }
       if (opened + failed === tokens.length) finish(false);
@@ -127,6 +174,11 @@ function stats(): ClientStats {
     accepted,
     refused,
     closes,
+    welcomed,
+    done,
+    recovered,
+    replayed,
+    lastDoneAt,
     histogram: { counts: histogram.counts, max: histogram.max },
     cpuMicros: cpu.user + cpu.system,
   };
@@ -146,6 +198,7 @@ async function handle(command: Command): Promise<unknown> {
       return stats();
     case 'reset':
       received = probed = lastFirstProbeAt = accepted = refused = 0;
+      welcomed = done = recovered = replayed = lastDoneAt = 0;
       closes = {};
       histogram.reset();
       probedByShard.fill(0);
@@ -164,6 +217,29 @@ async function handle(command: Command): Promise<unknown> {
     case 'close':
       await closeAll();
       return null;
+    case 'reconnect': {
+      if (!lastConnect) throw new Error('reconnect before connect');
+      const since = command.since;
+      return connectAll(
+        { ...lastConnect, inFlight: command.inFlight, timeoutMs: command.timeoutMs },
+        (i, token) => firstMessage(token, since ? positions[i] : undefined),
+      );
+    }
+    case 'churn-start':
+      churn = new Churn(
+        command.clients,
+        command.localAddresses,
+        command.dropEveryMs,
+        command.reconnectDelayMs,
+      );
+      return null;
+    case 'churn-stop':
+      return churn ? churn.stop(command.timeoutMs) : 0;
+    case 'churn-report': {
+      const report = churn?.report() ?? [];
+      churn = undefined;
+      return report;
+    }
   }
 }
 

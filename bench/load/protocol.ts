@@ -26,7 +26,50 @@ export type Command =
   | { readonly type: 'reset' }
   /** Push {type: 'tick'} with the delivery count every `everyMs` (0 stops). */
   | { readonly type: 'ticks'; readonly everyMs: number }
-  | { readonly type: 'close' };
+  | { readonly type: 'close' }
+  /**
+   * Protocol v1: opens again the connections of the last 'connect' (same tokens, targets and
+   * addresses), each resuming after the last offset it received when `since` is true.
+   */
+  | {
+      readonly type: 'reconnect';
+      readonly since: boolean;
+      readonly inFlight: number;
+      readonly timeoutMs: number;
+    }
+  /** Connections that drop and reconnect on a schedule, counting what each receives. */
+  | {
+      readonly type: 'churn-start';
+      readonly clients: readonly ChurnSpec[];
+      readonly localAddresses: readonly string[];
+      readonly dropEveryMs: number;
+      readonly reconnectDelayMs: number;
+    }
+  /** Stops dropping; resolves once every churn connection is open (v1: welcomed) again. */
+  | { readonly type: 'churn-stop'; readonly timeoutMs: number }
+  /** What each churn connection received; closes them. */
+  | { readonly type: 'churn-report' };
+
+export interface ChurnSpec {
+  /** Caller's label, e.g. the variant's index. */
+  readonly group: number;
+  /** The user's index in the population. */
+  readonly user: number;
+  readonly target: ServerTarget;
+  readonly token: string;
+}
+
+export interface ChurnResult {
+  readonly group: number;
+  readonly user: number;
+  /** Sequence numbers received, each once. */
+  readonly seqs: readonly number[];
+  /** Events received again after they had already arrived. */
+  readonly duplicates: number;
+  readonly connections: number;
+  /** v1: welcomes that said recovered false to a connection that sent since. */
+  readonly unrecovered: number;
+}
 
 export interface Request {
   readonly id: number;
@@ -57,6 +100,14 @@ export interface ClientStats {
   /** Close codes of connections that had opened, e.g. {"1011": 3}. */
   readonly closes: Record<string, number>;
   readonly histogram: { readonly counts: Float64Array; readonly max: number };
+  /** Protocol v1: connections welcomed, and those done (welcomed, and their replay received). */
+  readonly welcomed: number;
+  readonly done: number;
+  /** v1 welcomes with recovered true, and the replayed events they announced. */
+  readonly recovered: number;
+  readonly replayed: number;
+  /** Monotonic µs at which the most recent connection became done. */
+  readonly lastDoneAt: number;
   /** user + system CPU of this process since it started, µs. */
   readonly cpuMicros: number;
 }

@@ -9,7 +9,8 @@ import { connect, type Socket } from 'node:net';
 import { constants as zlibConstants, createInflateRaw, type InflateRaw } from 'node:zlib';
 import { createSyncInflater, type SyncInflater } from './inflate.js';
 
-export type Protocol = 'ws' | 'socketio';
+/** 'ws': the guide protocol (token as first message); 'v1': sidecast.v1 (JSON first message). */
+export type Protocol = 'ws' | 'v1' | 'socketio';
 
 export interface ClientTarget {
   readonly host: string;
@@ -70,6 +71,14 @@ export class RawClient {
   /** Free for the owner: the load generator keeps per-connection bookkeeping here. */
   firstProbeAt = 0;
   shard = 0;
+  /** Protocol v1: the first message to send instead of {"token": ...} (e.g. with `since`). */
+  firstMessage: string | undefined;
+  /** Protocol v1 bookkeeping, kept by the owner: the welcome and what followed it. */
+  welcomed = false;
+  recovered = false;
+  replayed = 0;
+  afterWelcome = 0;
+  done = false;
   #socket: Socket;
   #events: ClientEvents;
   #protocol: Protocol;
@@ -112,12 +121,17 @@ export class RawClient {
           'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
           `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
           'Sec-WebSocket-Version: 13\r\n' +
+          (target.protocol === 'v1' ? 'Sec-WebSocket-Protocol: sidecast.v1\r\n' : '') +
           'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' +
           'Origin: http://127.0.0.1:8000\r\n\r\n',
       );
     });
     this.#socket.on('error', () => undefined);
     this.#socket.on('close', () => this.#finish(1006, ''));
+  }
+
+  get protocol(): Protocol {
+    return this.#protocol;
   }
 
   get open(): boolean {
@@ -198,6 +212,13 @@ export class RawClient {
     }
     this.#state = 'open';
     if (this.#protocol === 'ws') this.sendText(this.#token);
+    else if (this.#protocol === 'v1') {
+      if (!/^sec-websocket-protocol:\s*sidecast\.v1\s*$/im.test(head)) {
+        this.#finish(4001, 'sidecast.v1 not accepted');
+        return false;
+      }
+      this.sendText(this.firstMessage ?? JSON.stringify({ token: this.#token }));
+    }
     this.#events.opened(this);
     return true;
   }
@@ -280,7 +301,7 @@ export class RawClient {
   }
 
   #onMessage(message: Buffer, start: number, end: number): void {
-    if (this.#protocol === 'ws') {
+    if (this.#protocol !== 'socketio') {
       this.#events.message(this, message, start, end);
       return;
     }
