@@ -365,12 +365,11 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
   }
 
   function fromEntries(
-    entries: readonly { id: string; parsed: EntryId; payload: string }[],
+    entries: readonly { readonly parsed: EntryId; readonly entry: HistoryEntry }[],
   ): ReplayResult {
     const first = entries[0];
     if (first && tooOld(first.parsed)) return { complete: false, gap: 'trimmed' };
-    const replayed: HistoryEntry[] = entries.map(({ id, payload }) => ({ offset: id, payload }));
-    return { complete: true, entries: replayed };
+    return { complete: true, entries: entries.map(({ entry }) => entry) };
   }
 
   /** One read of the range from Redis: XRANGE, then XINFO to learn whether it was trimmed. */
@@ -402,7 +401,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
       const events = raw.flatMap((entry) => {
         const parsed = parseEntryId(entry.id);
         return parsed && 'payload' in entry
-          ? [{ id: entry.id, parsed, payload: entry.payload }]
+          ? [{ parsed, entry: { offset: entry.id, payload: entry.payload } }]
           : [];
       });
       return fromEntries(events);

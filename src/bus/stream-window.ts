@@ -1,3 +1,4 @@
+import type { HistoryEntry } from './bus.js';
 import { compareEntryIds, parseEntryId, type EntryId } from './stream-ids.js';
 
 /** One event of the window: its id (parsed once) and payload. */
@@ -5,6 +6,11 @@ export interface WindowEntry {
   readonly id: string;
   readonly parsed: EntryId;
   readonly payload: string;
+  /**
+   * The entry every replay of this event hands out: one object, so what a reader derives from it
+   * once (its content type, its frame) serves every client that replays it.
+   */
+  readonly entry: HistoryEntry;
   /** What it costs to keep: the payload's UTF-16 length twice, plus the id. */
   readonly bytes: number;
 }
@@ -72,7 +78,7 @@ export class StreamWindow {
       this.reset(parsed);
       return;
     }
-    this.entries.push({ id, parsed, payload, bytes });
+    this.entries.push({ id, parsed, payload, entry: { offset: id, payload }, bytes });
     this.totalBytes += bytes;
     while (this.size > this.bounds.maxEntries || this.totalBytes > this.bounds.maxBytes) {
       this.dropOldest();

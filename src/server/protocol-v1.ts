@@ -61,7 +61,7 @@ export interface V1Dependencies {
 export function createV1Protocol(deps: V1Dependencies): ClientProtocol {
   const { router, positions, metrics } = deps;
   const history = positions.history;
-  const context = history === undefined ? undefined : { ...deps, history };
+  const context = history === undefined ? undefined : { ...deps, history, screened: new WeakMap() };
   /** Connections whose replay is running, each stood in for by its Recovery in the router. */
   const recovering = new Map<LiveConnection, Recovery>();
 

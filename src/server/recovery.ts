@@ -17,10 +17,41 @@ export interface RecoveryContext {
   readonly recoverMax: number;
   /** --max-event-bytes: larger entries are skipped, as fan-out drops them live. */
   readonly maxEventBytes: number;
+  /** What each history entry means for a replay, worked out once (see screen()). */
+  readonly screened: ScreenedEntries;
   /** Bytes of live frames a recovering connection may hold back before it is a slow consumer. */
   readonly maxBuffered: number;
   readonly metrics: Metrics;
   readonly log: LogLimiter;
+}
+
+/** What replaying one history entry needs, worked out once per entry, not once per client. */
+export interface Screened {
+  /** Undefined for an entry fan-out would drop (not a valid event, over --max-event-bytes). */
+  readonly contentTypeId: number | undefined;
+  /** Its v1 frame, built the first time a client may see it. */
+  frame?: Buffer;
+}
+
+/**
+ * A bus hands out the same entry object to every replay that reads it (its window's entries, or
+ * one read shared by concurrent replays), so after a deploy 10,000 clients replaying the same
+ * recent history parse each event once and share each frame. One cache per server: the verdict
+ * depends on its --max-event-bytes.
+ */
+export type ScreenedEntries = WeakMap<HistoryEntry, Screened>;
+
+function screen(entry: HistoryEntry, cache: ScreenedEntries, maxEventBytes: number): Screened {
+  let screened = cache.get(entry);
+  if (!screened) {
+    const check =
+      oversize(entry.payload, maxEventBytes) === undefined
+        ? inspectEvent(entry.payload)
+        : undefined;
+    screened = { contentTypeId: check?.ok ? check.contentTypeId : undefined };
+    cache.set(entry, screened);
+  }
+  return screened;
 }
 
 /**
@@ -130,11 +161,10 @@ export class Recovery implements FrameSink {
     const { maxEventBytes } = this.#context;
     const allowed = this.#principal.contentTypeIds;
     const frames: Buffer[] = [];
-    for (const { payload, offset } of entries) {
-      if (oversize(payload, maxEventBytes) !== undefined) continue;
-      const check = inspectEvent(payload);
-      if (!check.ok || !allowed.has(check.contentTypeId)) continue;
-      frames.push(textFrame(eventEnvelope(offset, payload)));
+    for (const entry of entries) {
+      const screened = screen(entry, this.#context.screened, maxEventBytes);
+      if (screened.contentTypeId === undefined || !allowed.has(screened.contentTypeId)) continue;
+      frames.push((screened.frame ??= textFrame(eventEnvelope(entry.offset, entry.payload))));
     }
     return frames;
   }
