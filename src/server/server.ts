@@ -6,7 +6,7 @@ import type { BusHistory, StreamPosition } from '../bus/bus.js';
 import type { OptionValues } from '../config.js';
 import { createLogLimiter, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { createRouter } from '../router.js';
+import { createRouter, type Router } from '../router.js';
 import { createAuthentication } from './authentication.js';
 import { guardDescriptorLimit } from './descriptor-limit.js';
 import { drainConnections } from './drain.js';
@@ -18,7 +18,7 @@ import { createLimiter } from './limiter.js';
 import { listenError } from './listen-error.js';
 import { OpenConnections } from './open-connections.js';
 import { PerUserCounts } from './per-user.js';
-import { createLivePositions } from './positions.js';
+import { createLivePositions, type LivePositions } from './positions.js';
 import { createGuideProtocol } from './protocol.js';
 import { createV1Protocol, V1_SUBPROTOCOL } from './protocol-v1.js';
 import { createUpgradeGate, destroySocket } from './upgrade.js';
@@ -93,18 +93,7 @@ export function createSidecastServer(
     connections,
     refusalLog,
   });
-  const v1Lifecycle: LifecycleContext = {
-    ...lifecycle,
-    protocol: createV1Protocol({
-      router: v1Router,
-      positions,
-      recoverMax: options.recoverMax,
-      maxEventBytes: options.maxEventBytes,
-      maxBuffered: lifecycle.maxBuffered,
-      metrics,
-      log: refusalLog,
-    }),
-  };
+  const v1Lifecycle = withV1Protocol(lifecycle, options, v1Router, positions);
   const gate = createUpgradeGate(options, {
     metrics,
     logger,
@@ -130,19 +119,7 @@ export function createSidecastServer(
   const keepalive = startKeepalive(connections, options.pingInterval, metrics, logger);
 
   return {
-    async listen() {
-      await new Promise<void>((resolve, reject) => {
-        const failed = (error: Error) => reject(listenError(error, options.host, options.port));
-        http.once('error', failed);
-        http.listen(options.port, options.host, () => {
-          http.off('error', failed);
-          resolve();
-        });
-      });
-      // Only now: until listening, an 'error' is the listen failure above, not an accept error.
-      guardDescriptorLimit(http, metrics, logger);
-      return http.address() as AddressInfo;
-    },
+    listen: () => listenOn(http, options, metrics, logger),
     dispatch,
     get connectionCount() {
       return connections.size;
@@ -168,6 +145,47 @@ export function createSidecastServer(
         http.closeAllConnections();
       });
     },
+  };
+}
+
+/** Listens; a failure to (port in use, address not here) is one SidecastError naming it. */
+async function listenOn(
+  http: Server,
+  options: ServerOptions,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    const failed = (error: Error) => reject(listenError(error, options.host, options.port));
+    http.once('error', failed);
+    http.listen(options.port, options.host, () => {
+      http.off('error', failed);
+      resolve();
+    });
+  });
+  // Only now: until listening, an 'error' is the listen failure above, not an accept error.
+  guardDescriptorLimit(http, metrics, logger);
+  return http.address() as AddressInfo;
+}
+
+/** The guide protocol's context with protocol v1 in its place: what sidecast.v1 clients share. */
+function withV1Protocol(
+  lifecycle: LifecycleContext,
+  options: ServerOptions,
+  router: Router<FrameSink>,
+  positions: LivePositions,
+): LifecycleContext {
+  return {
+    ...lifecycle,
+    protocol: createV1Protocol({
+      router,
+      positions,
+      recoverMax: options.recoverMax,
+      maxEventBytes: options.maxEventBytes,
+      maxBuffered: lifecycle.maxBuffered,
+      metrics: lifecycle.metrics,
+      log: lifecycle.refusalLog,
+    }),
   };
 }
 
