@@ -111,6 +111,72 @@ describe('protocol v1 recovery over Redis Streams', () => {
     assert.deepEqual(await eventsOf(client, 1), [{ offset: id, payload }]);
   });
 
+  it('answers a client that missed more than --recover-max with recovered false', async () => {
+    const capped = await startSidecast({
+      options: serveOptions([
+        ...['--bus', 'redis-streams', '--redis', REDIS_URL, '--stream', STREAM],
+        ...['--recover-max', '3'],
+      ]),
+      authenticator: tableAuthenticator({ 'token-books': principal('2', [2]) }),
+    });
+    servers.push(capped);
+    const first = await v1(capped, { token: 'token-books' });
+    const left = await welcomeOf(first);
+    first.ws.close();
+    for (let n = 0; n < 4; n++) await xadd(event(2, { n: `missed ${n}` }));
+    const watcher = await v1(capped, { token: 'token-books' });
+    await welcomeOf(watcher);
+    const last = await xadd(event(2, { n: 'read' }));
+    assert.deepEqual((await eventsOf(watcher, 1))[0]?.offset, last);
+
+    const since = { epoch: left.epoch, offset: left.offset };
+    const back = await v1(capped, { token: 'token-books', since });
+    const welcome = await welcomeOf(back);
+    assert.equal(welcome.recovered, false, 'five entries follow, three may be replayed');
+    assert.equal(welcome.replayed, 0);
+    const payload = event(2, { n: 'live after the cap' });
+    const id = await xadd(payload);
+    assert.deepEqual(await eventsOf(back, 1), [{ offset: id, payload }]);
+  });
+
+  it('answers a position trimmed from the stream with recovered false, then goes live', async () => {
+    const [a] = servers as [Sidecast];
+    const first = await v1(a, { token: 'token-books' });
+    const left = await welcomeOf(first);
+    first.ws.close();
+    await xadd(event(2, { n: 'trimmed away' }));
+    await xadd(event(2, { n: 'kept' }));
+    // What Django's MAXLEN does over time, at once: only the newest entry stays. Server a still
+    // holds the trimmed events in its window (and could replay them); a server started after the
+    // trim knows only what Redis kept.
+    await redis.xtrim(STREAM, 'MAXLEN', 1);
+    const late = await start();
+    servers.push(late);
+    const since = { epoch: left.epoch, offset: left.offset };
+    const back = await v1(late, { token: 'token-books', since });
+    const welcome = await welcomeOf(back);
+    assert.equal(welcome.recovered, false);
+    const payload = event(2, { n: 'live after the trim' });
+    const id = await xadd(payload);
+    assert.deepEqual(await eventsOf(back, 1), [{ offset: id, payload }]);
+  });
+
+  it('answers a malformed since with recovered false and replays nothing', async () => {
+    const [a] = servers as [Sidecast];
+    const { epoch } = await welcomeOf(await v1(a, { token: 'token-books' }));
+    for (const since of [
+      'yesterday',
+      { epoch, offset: 7 },
+      { epoch, offset: 'not-an-id' },
+      { epoch, offset: '99999999999999-0' },
+    ]) {
+      const client = await v1(a, { token: 'token-books', since });
+      const welcome = await welcomeOf(client);
+      assert.equal(welcome.recovered, false, JSON.stringify(since));
+      assert.equal(welcome.replayed, 0);
+    }
+  });
+
   it('sends guide clients bare payloads from the stream', async () => {
     const guide = await liveClient(servers[1]!, 'token-books');
     clients.push(guide);
