@@ -26,6 +26,7 @@ import { callsBetween, startRedis } from './lib/redis-server.js';
 import { startServer, VARIANTS, type RunningServer, type ServerContext } from './lib/servers.js';
 import { buildBench, buildSidecast, ensureVenv, versions } from './lib/setup.js';
 import { createMinter } from './lib/tokens.js';
+import { readFlags } from './lib/flags.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(repo, 'bench', '.work');
@@ -58,17 +59,16 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options | undefined {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
-    const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-    if (name === 'quick' || name === 'help') flags.set(name, 'yes');
-    else flags.set(name, inline ?? argv[++i] ?? '');
-  }
-  const known = ['quick', 'help', 'clients', 'churn-clients', 'duration', 'rate', 'rounds', 'out'];
-  for (const name of flags.keys())
-    if (!known.includes(name)) throw new Error(`unknown option --${name}`);
+  const flags = readFlags(argv, [
+    'quick',
+    'help',
+    'clients',
+    'churn-clients',
+    'duration',
+    'rate',
+    'rounds',
+    'out',
+  ]);
   if (flags.has('help')) return undefined;
   const quick = flags.has('quick');
   const number = (name: string, fallback: number) => {

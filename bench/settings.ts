@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { VariantKey } from './lib/servers.js';
+import { readFlags } from './lib/flags.js';
 
 export interface Settings {
   readonly help?: string;
@@ -49,17 +50,16 @@ Options:
 const ALL: readonly VariantKey[] = ['naive', 'sidecast', 'python', 'socketio'];
 
 export function parseSettings(argv: readonly string[]): Settings {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
-    const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-    if (name === 'quick' || name === 'help') flags.set(name, 'yes');
-    else flags.set(name, inline ?? argv[++i] ?? '');
-  }
-  const known = ['quick', 'help', 'rounds', 'clients', 'big-clients', 'only', 'out', 'render'];
-  for (const name of flags.keys())
-    if (!known.includes(name)) throw new Error(`unknown option --${name}`);
+  const flags = readFlags(argv, [
+    'quick',
+    'help',
+    'rounds',
+    'clients',
+    'big-clients',
+    'only',
+    'out',
+    'render',
+  ]);
   const quick = flags.has('quick');
   const number = (name: string, fallback: number) => {
     const raw = flags.get(name);
