@@ -213,10 +213,11 @@ describe('serve --workers 2', () => {
         return workers.map((pid) => items.filter((item) => owners.get(localPort(item)) === pid));
       };
 
-      // Clients on both workers: the kernel picks the worker of each connection.
+      // Clients on both workers: the kernel picks the worker of each connection, and it may give
+      // one worker nearly all of a burst, so keep connecting until both have some.
       const token = await site.driver.getToken({ username: 'ada' });
       let spread: TestClient[][] = [];
-      while (clients.length < 40) {
+      while (clients.length < 400) {
         clients.push(await connectClient(server.url, token));
         spread = byWorker(clients, (client) => client.localPort);
         if (clients.length >= 8 && spread.every((list) => list.length >= 2)) break;
