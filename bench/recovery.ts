@@ -10,10 +10,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerTarget } from './load/protocol.js';
 import { ClientPool } from './lib/clients.js';
-import { createBenchDatabase, type UserRow } from './lib/database.js';
+import type { UserRow } from './lib/database.js';
 import { capacity, now } from './lib/phases.js';
 import { audienceSizes, buildPopulation, probeShardCount, probeShardOf } from './lib/population.js';
-import { rssBytes, run, sleep, treeCpuSeconds } from './lib/proc.js';
+import { rssBytes, sleep, treeCpuSeconds } from './lib/proc.js';
 import { Publisher } from './lib/publisher.js';
 import {
   renderRecoveryReport,
@@ -24,9 +24,9 @@ import {
 } from './lib/recovery-report.js';
 import { callsBetween, startRedis } from './lib/redis-server.js';
 import { startServer, VARIANTS, type RunningServer, type ServerContext } from './lib/servers.js';
-import { buildBench, buildSidecast, ensureVenv, versions } from './lib/setup.js';
+import { createBenchSite, prepareBench } from './lib/setup.js';
 import { createMinter } from './lib/tokens.js';
-import { readFlags } from './lib/flags.js';
+import { positiveIntegerFlag, readFlags } from './lib/flags.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(repo, 'bench', '.work');
@@ -71,14 +71,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   ]);
   if (flags.has('help')) return undefined;
   const quick = flags.has('quick');
-  const number = (name: string, fallback: number) => {
-    const raw = flags.get(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1)
-      throw new Error(`--${name} needs a positive integer`);
-    return value;
-  };
+  const number = (name: string, fallback: number) => positiveIntegerFlag(flags, name, fallback);
   return {
     quick,
     clients: number('clients', quick ? 2000 : 10_000),
@@ -117,43 +110,23 @@ async function main(): Promise<number> {
     return 0;
   }
   const startedAt = new Date();
-  mkdirSync(work, { recursive: true });
-  await run('taskset', ['-a', '-cp', '1', String(process.pid)], { timeoutMs: 5000 });
-  log('building sidecast and the bench entry points');
-  const buildWarning = await buildSidecast(repo);
-  if (buildWarning) log(`sidecast build reported errors (continuing):\n${buildWarning}`);
-  await buildBench(repo, work);
-  const python = await ensureVenv(repo, work);
-  const versionInfo = await versions(python, repo);
+  const { python, versions: versionInfo, buildWarning } = await prepareBench(repo, work, '1', log);
   const redis = await startRedis();
   log(`private redis-server ${redis.version} at ${redis.url}`);
 
   const userCount = Math.max(options.clients, options.churnClients);
   const users = buildPopulation(userCount);
-  const secretKey = randomBytes(32).toString('base64url');
-  log(`creating the Django database with ${users.length} users`);
-  const db = await createBenchDatabase(repo, python, secretKey, users);
   const suffix = randomBytes(4).toString('hex');
   const channel = `sidecast-bench-${suffix}`;
+  const maxAge = 300;
+  const site = { repo, work, python, users, redisUrl: redis.url, channel, maxAge, cpu: '0', log };
+  const { secretKey, db, context: base } = await createBenchSite(site);
   const shards = probeShardCount(options.clients);
   const stormEntries = STORM_MISSED * shards;
   const stream = {
     name: `sidecast-bench-${suffix}`,
     historyMaxEntries: Math.max(10_000, 2 * stormEntries),
     recoverMax: Math.max(1000, stormEntries + 100),
-  };
-  const maxAge = 300;
-  const base: ServerContext = {
-    repo,
-    work,
-    python,
-    databaseUrl: db.url,
-    databaseName: db.name,
-    redisUrl: redis.url,
-    channel,
-    secretKey,
-    maxAge,
-    cpu: '0',
   };
   const streams: ServerContext = { ...base, stream };
   const pool = ClientPool.start(join(work, 'dist', 'client-process.js'), 2, '1');

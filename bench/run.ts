@@ -9,14 +9,14 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClientPool } from './lib/clients.js';
-import { createBenchDatabase, type BenchDatabase } from './lib/database.js';
+import type { BenchDatabase } from './lib/database.js';
 import { audienceSizes, buildPopulation, MODEL_COUNT, probeShardOf } from './lib/population.js';
 import { capacity, countTransactions, latency, storm, type Phase } from './lib/phases.js';
-import { run, sleep } from './lib/proc.js';
+import { sleep } from './lib/proc.js';
 import { Publisher } from './lib/publisher.js';
 import { renderReport, type ReportInput } from './lib/report.js';
 import { startServer, VARIANTS, type ServerContext, type Variant } from './lib/servers.js';
-import { buildBench, buildSidecast, ensureVenv, versions } from './lib/setup.js';
+import { createBenchSite, prepareBench } from './lib/setup.js';
 import type { MemoryResult, Round, VariantRound } from './lib/summary.js';
 import { createMinter } from './lib/tokens.js';
 import { parseSettings, type Settings } from './settings.js';
@@ -157,24 +157,19 @@ async function main(): Promise<number> {
     return 0;
   }
   const startedAt = new Date();
-  mkdirSync(work, { recursive: true });
   // The orchestrator and the clients share the client core; servers get the other one.
-  await run('taskset', ['-a', '-cp', settings.clientCpu, String(process.pid)], { timeoutMs: 5000 });
-  log('building sidecast and the bench entry points');
-  const buildWarning = await buildSidecast(repo);
-  if (buildWarning)
-    log(`sidecast build reported errors (continuing with the emitted files):\n${buildWarning}`);
-  await buildBench(repo, work);
-  log('preparing the Python virtualenv');
-  const python = await ensureVenv(repo, work);
-  const versionInfo = await versions(python, repo);
+  const {
+    python,
+    versions: versionInfo,
+    buildWarning,
+  } = await prepareBench(repo, work, settings.clientCpu, log);
 
-  const secretKey = randomBytes(32).toString('base64url');
   const users = buildPopulation(settings.clients);
-  log(`creating the Django database with ${users.length} users`);
-  const db = await createBenchDatabase(repo, python, secretKey, users);
   const channel = `sidecast-bench-${randomBytes(4).toString('hex')}`;
   const redisUrl = 'redis://127.0.0.1:6379/1';
+  const { maxAge, serverCpu: cpu } = settings;
+  const site = { repo, work, python, users, redisUrl, channel, maxAge, cpu, log };
+  const { secretKey, db, context } = await createBenchSite(site);
   const pool = ClientPool.start(
     join(work, 'dist', 'client-process.js'),
     settings.clientProcesses,
@@ -187,18 +182,7 @@ async function main(): Promise<number> {
     pool,
     publisher,
     db,
-    context: {
-      repo,
-      work,
-      python,
-      databaseUrl: db.url,
-      databaseName: db.name,
-      redisUrl,
-      channel,
-      secretKey,
-      maxAge: settings.maxAge,
-      cpu: settings.serverCpu,
-    },
+    context,
     tokens: () => db.rows.map(mint),
     audience: audienceSizes(users),
     shards: users.map((_, index) => probeShardOf(index)),

@@ -83,6 +83,21 @@ const REDIS_SERVER = command(
   ['redis-server', '--version'],
   'apt-get install -y redis-server',
 );
+const NATS = server(
+  'NATS with JetStream',
+  4222,
+  'nats-server --js -a 127.0.0.1 -p 4222 --sd /var/lib/nats & (see the README)',
+);
+const NATS_SERVER = command(
+  'nats-server on the PATH (the cluster tests start their own)',
+  ['nats-server', '--version'],
+  'apt-get install -y nats-server',
+);
+const REDIS_CLI = command(
+  'redis-cli on the PATH (it creates the Redis Clusters of the cluster tests)',
+  ['redis-cli', '--version'],
+  'apt-get install -y redis-tools',
+);
 const TERMINAL = command(
   'script from util-linux (the terminal tests of sidecast connect)',
   ['script', '--version'],
@@ -94,11 +109,15 @@ const CHROMIUM: Need = {
   fix: 'apt-get install -y chromium',
 };
 
-/** What each suite needs besides Node and the repository; the unit tests need nothing else. */
+/**
+ * What each suite needs besides Node and the repository; the unit tests need nothing else. The
+ * integration suite includes the django-sidecast package's (test/integration/django-package):
+ * Python with venv and PyPI for its virtualenvs, Redis, and PostgreSQL beside SQLite.
+ */
 export const NEEDS: Readonly<Record<Suite, readonly Need[]>> = {
   unit: [],
   component: [REDIS, PYTHON_VENV, TERMINAL],
-  integration: [REDIS, POSTGRES, MARIADB, PYTHON_VENV, REDIS_SERVER],
+  integration: [REDIS, POSTGRES, MARIADB, PYTHON_VENV, REDIS_SERVER, NATS, NATS_SERVER, REDIS_CLI],
   browser: [CHROMIUM, REDIS, PYTHON_VENV],
 };
 

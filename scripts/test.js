@@ -40,6 +40,8 @@ if (requested.length === 0) {
 // Cheap, and a suite run alone must not pass on a file that only this machine has either.
 run(process.execPath, ['--import', 'tsx', 'scripts/check-paths.ts']);
 run('npx', ['tsc', '-p', 'tsconfig.build.json']);
+// The Django package ships the client just built (django-client-static.test.ts compares them).
+run(process.execPath, ['scripts/copy-django-client.js']);
 
 const files = suites.flatMap(testFiles);
 // Integration tests share machine-wide services; one file at a time keeps their timing honest.

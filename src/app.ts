@@ -16,6 +16,10 @@ export const SERVE_OPTIONS = [
   'django-db',
   'auth',
   'scope',
+  'auth-url',
+  'permissions-url',
+  'proxy-secret',
+  'proxy-timeout',
   ...BUS_OPTIONS,
   'wait-for-bus',
   ...SERVER_OPTIONS,
@@ -145,6 +149,7 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
     publish: (payload) => bus.publish(payload),
     ...(start.page ? { page: start.page } : {}),
     ...(bus.history ? { history: bus.history } : {}),
+    ...(bus.setInterest ? { setInterest: bus.setInterest.bind(bus) } : {}),
   });
   const dispatch = server.dispatch;
   try {
@@ -155,6 +160,12 @@ export async function startSidecast(start: StartOptions): Promise<Sidecast> {
     await authenticator.close();
     throw error;
   }
+  // Best effort, never failing start-up: messages missed while it is down are caught up on.
+  void bus.control
+    .start(server.control, server.controlMissed)
+    .catch((error: unknown) =>
+      logger.warn({ err: (error as Error).message }, 'cannot read the control channel'),
+    );
   const address = await server.listen().catch(async (error: unknown) => {
     await Promise.all([bus.close(), authenticator.close()]);
     throw error;

@@ -67,6 +67,8 @@ export const ERRORS = {
   MAX_CONNECTIONS_PER_USER: {
     close: { code: CloseCodes.policyViolation, reason: 'too many connections for this user' },
   },
+  // A live user became inactive, was deleted, or their credentials changed (password, email).
+  ACCESS_REVOKED: { close: { code: CloseCodes.policyViolation, reason: 'access revoked' } },
 
   // WebSocket upgrades refused before the socket opens.
   ORIGIN_NOT_ALLOWED: { status: 403 },

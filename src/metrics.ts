@@ -132,6 +132,34 @@ export function createMetrics(sources: MetricsSources = {}) {
       help: 'Events sent to protocol v1 clients from history by complete replays.',
       registers,
     }),
+    permissionRechecks: new Counter({
+      name: 'sidecast_permission_rechecks_total',
+      help: 'Live users whose permissions and credentials were read again, by trigger: refresh (the periodic re-check) or control (a control message).',
+      labelNames: ['trigger'] as const,
+      registers,
+    }),
+    permissionRecheckFailures: new Counter({
+      name: 'sidecast_permission_recheck_failures_total',
+      help: 'Batches of live users that could not be re-checked (the database did not answer); their connections are kept until the next re-check.',
+      registers,
+    }),
+    permissionChanges: new Counter({
+      name: 'sidecast_permission_changes_total',
+      help: 'Live users whose set of visible content types changed on a re-check (their connections were updated in place).',
+      registers,
+    }),
+    revocations: new Counter({
+      name: 'sidecast_revocations_total',
+      help: 'Connections closed with 1008 access revoked, by reason: inactive, deleted, credentials_changed, session_ended.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    controlMessages: new Counter({
+      name: 'sidecast_control_messages_total',
+      help: 'Control messages received, by outcome: applied, or dropped as malformed or unknown (a type this version does not know).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     keepaliveTimeouts: new Counter({
       name: 'sidecast_keepalive_timeouts_total',
       help: 'Connections dropped because they did not answer a ping within --ping-interval.',

@@ -12,11 +12,26 @@ export interface Router<C> {
    * so the next connection to take the slot can never inherit one.
    */
   remove(connection: C): void;
+  /**
+   * Makes a registered connection's content types exactly `contentTypeIds`, in place: the ones it
+   * keeps never stop reaching it. Returns whether anything changed; unregistered: false.
+   */
+  update(connection: C, contentTypeIds: ReadonlySet<number>): boolean;
   /** Calls `visit` for every connection allowed to see the content type; returns how many. */
   forEachRecipient(contentTypeId: number, visit: (connection: C) => void): number;
   /** How many connections may see the content type. */
   recipientCount(contentTypeId: number): number;
   readonly connectionCount: number;
+}
+
+/**
+ * Told when a content type gains its first recipient or loses its last: what a bus that routes by
+ * interest subscribes to (src/server/interest.ts). Called from where a content type's bitset is
+ * made and deleted, so every way a connection's permissions change reaches it.
+ */
+export interface InterestListener {
+  gained(contentTypeId: number): void;
+  lost(contentTypeId: number): void;
 }
 
 interface Bitset {
@@ -25,7 +40,7 @@ interface Bitset {
   count: number;
 }
 
-export function createRouter<C>(): Router<C> {
+export function createRouter<C>(interest?: InterestListener): Router<C> {
   const index = new Map<number, Bitset>();
   /** slot -> connection; holes are free slots. */
   const slots: (C | undefined)[] = [];
@@ -35,7 +50,10 @@ export function createRouter<C>(): Router<C> {
 
   function setBit(id: number, slot: number): void {
     let bits = index.get(id);
-    if (!bits) index.set(id, (bits = { words: new Uint32Array(0), count: 0 }));
+    if (!bits) {
+      index.set(id, (bits = { words: new Uint32Array(0), count: 0 }));
+      interest?.gained(id);
+    }
     const word = slot >>> 5;
     if (word >= bits.words.length) {
       const grown = new Uint32Array(Math.max(word + 1, bits.words.length * 2, 8));
@@ -49,12 +67,18 @@ export function createRouter<C>(): Router<C> {
     }
   }
 
-  function clearBit(id: number, bits: Bitset, slot: number): void {
+  function hasBit(bits: Bitset, slot: number): boolean {
     const word = slot >>> 5;
-    const mask = 1 << (slot & 31);
-    if (word >= bits.words.length || (bits.words[word]! & mask) === 0) return;
-    bits.words[word]! &= ~mask;
-    if (--bits.count === 0) index.delete(id);
+    return word < bits.words.length && (bits.words[word]! & (1 << (slot & 31))) !== 0;
+  }
+
+  function clearBit(id: number, bits: Bitset, slot: number): void {
+    if (!hasBit(bits, slot)) return;
+    bits.words[slot >>> 5]! &= ~(1 << (slot & 31));
+    if (--bits.count === 0) {
+      index.delete(id);
+      interest?.lost(id);
+    }
   }
 
   return {
@@ -73,6 +97,23 @@ export function createRouter<C>(): Router<C> {
       slots[slot] = undefined;
       slotOf.delete(connection);
       free.push(slot);
+    },
+    update(connection, contentTypeIds) {
+      const slot = slotOf.get(connection);
+      if (slot === undefined) return false;
+      let changed = false;
+      for (const [id, bits] of index) {
+        if (contentTypeIds.has(id) || !hasBit(bits, slot)) continue;
+        clearBit(id, bits, slot);
+        changed = true;
+      }
+      for (const id of contentTypeIds) {
+        const bits = index.get(id);
+        if (bits !== undefined && hasBit(bits, slot)) continue;
+        setBit(id, slot);
+        changed = true;
+      }
+      return changed;
     },
     forEachRecipient(contentTypeId, visit) {
       const bits = index.get(contentTypeId);

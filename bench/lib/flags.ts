@@ -15,3 +15,16 @@ export function readFlags(argv: readonly string[], known: readonly string[]): Ma
     if (!known.includes(name)) throw new Error(`unknown option --${name}`);
   return flags;
 }
+
+/** The value of `--name` as a whole number of at least 1, or `fallback` when it is not given. */
+export function positiveIntegerFlag(
+  flags: ReadonlyMap<string, string>,
+  name: string,
+  fallback: number,
+): number {
+  const raw = flags.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} needs a positive integer`);
+  return value;
+}

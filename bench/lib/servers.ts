@@ -40,6 +40,8 @@ export interface ServerContext {
   readonly maxAge: number;
   /** taskset CPU list for servers, e.g. "0"; "" leaves them unpinned. */
   readonly cpu: string;
+  /** sidecast only: more `serve` options, e.g. `--permissions-refresh=0`. */
+  readonly sidecastArgs?: readonly string[];
   /** sidecast only: the redis-streams bus on this stream instead of pub/sub on the channel. */
   readonly stream?: {
     readonly name: string;
@@ -105,6 +107,7 @@ function commandFor(
             : ['--bus=redis', `--channel=${context.channel}`]),
           `--redis=${context.redisUrl}`,
           '--log-level=warn',
+          ...(context.sidecastArgs ?? []),
         ],
       ];
   }

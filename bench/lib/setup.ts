@@ -3,11 +3,14 @@
  * `bin/sidecast.js` is what runs), the bench's own Node entry points compiled to plain
  * JavaScript (no loader in the measured processes), and the Python peer's virtualenv.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { build } from 'esbuild';
+import { createBenchDatabase, type BenchDatabase } from './database.js';
+import type { BenchUser } from './population.js';
 import { run } from './proc.js';
+import type { ServerContext } from './servers.js';
 
 export async function buildSidecast(repo: string): Promise<string | undefined> {
   const tsc = join(repo, 'node_modules', '.bin', 'tsc');
@@ -96,4 +99,67 @@ export async function versions(python: string, repo: string): Promise<Record<str
     'django-sesame': sesame ?? '?',
     psycopg: psycopg ?? '?',
   };
+}
+
+/**
+ * What every bench does before its first server: pins this process (and so the clients it
+ * starts) to `cpu`, leaving the other core to the servers; builds sidecast and the bench entry
+ * points; readies the Python virtualenv; reads the versions the report names. `buildWarning`
+ * says what tsc reported when it emitted JavaScript despite type errors (see buildSidecast).
+ */
+export async function prepareBench(
+  repo: string,
+  work: string,
+  cpu: string,
+  log: (message: string) => void,
+): Promise<{ python: string; versions: Record<string, string>; buildWarning?: string }> {
+  mkdirSync(work, { recursive: true });
+  await run('taskset', ['-a', '-cp', cpu, String(process.pid)], { timeoutMs: 5000 });
+  log('building sidecast and the bench entry points');
+  const buildWarning = await buildSidecast(repo);
+  if (buildWarning)
+    log(`sidecast build reported errors (continuing with the emitted files):\n${buildWarning}`);
+  await buildBench(repo, work);
+  log('preparing the Python virtualenv');
+  const python = await ensureVenv(repo, work);
+  return { python, versions: await versions(python, repo), buildWarning };
+}
+
+export interface BenchSite {
+  readonly secretKey: string;
+  readonly db: BenchDatabase;
+  /** For startServer: servers on `db` that read events from the given Redis channel. */
+  readonly context: ServerContext;
+}
+
+/** A fresh Django database of `users` on PostgreSQL, under a secret key made for this run. */
+export async function createBenchSite(options: {
+  readonly repo: string;
+  readonly work: string;
+  readonly python: string;
+  readonly users: readonly BenchUser[];
+  readonly redisUrl: string;
+  readonly channel: string;
+  readonly maxAge: number;
+  /** taskset CPU list for the servers. */
+  readonly cpu: string;
+  readonly log: (message: string) => void;
+}): Promise<BenchSite> {
+  const { repo, work, python, users, redisUrl, channel, maxAge, cpu, log } = options;
+  const secretKey = randomBytes(32).toString('base64url');
+  log(`creating the Django database with ${users.length} users`);
+  const db = await createBenchDatabase(repo, python, secretKey, users);
+  const context: ServerContext = {
+    repo,
+    work,
+    python,
+    databaseUrl: db.url,
+    databaseName: db.name,
+    redisUrl,
+    channel,
+    secretKey,
+    maxAge,
+    cpu,
+  };
+  return { secretKey, db, context };
 }

@@ -99,6 +99,38 @@ export interface Bus {
   close(): Promise<void>;
   /** Present on drivers that keep history (see BusHistory). */
   readonly history?: BusHistory;
+  /**
+   * The bus's control channel, beside its events: small messages saying whose permissions
+   * changed (src/server/live-permissions.ts acts on them). Closed by the bus's close().
+   */
+  readonly control: ControlChannel;
+  /**
+   * Present on drivers that route by interest (nats, redis-cluster): the broker sends a process
+   * only the events of the content types it subscribed to. The server calls this with every
+   * content type some live connection of this process may see (src/server/interest.ts), at once
+   * when one appears and some time after one loses its last connection; before the first call the
+   * bus receives no events. Drivers that carry every event to every process (memory, redis,
+   * redis-streams, nats-jetstream) omit it.
+   */
+  setInterest?(contentTypeIds: ReadonlySet<number>): void;
+}
+
+/**
+ * A channel of control messages: no history, no ordering with the events. Messages sent while
+ * the channel was disconnected are lost; the server then re-reads every live user once it is
+ * back (`onMissed`), and the periodic refresh catches up on whatever else goes astray.
+ */
+export interface ControlChannel {
+  /** Where control messages travel, e.g. `Redis at redis://…/1, channel "sidecast:control"`. */
+  describe(): string;
+  /**
+   * Subscribes and calls `onMessage` with each message's text; retries in the background.
+   * Calls `onMissed` each time it is subscribed again after losing its connection (its own, or
+   * the one it shares with the events): messages sent meanwhile were lost.
+   */
+  start(onMessage: (message: string) => void, onMissed?: () => void): Promise<void>;
+  /** Publishes one message; fails with SidecastError 'BUS_UNAVAILABLE', as Bus.publish does. */
+  publish(message: string): Promise<void>;
 }
 
 /** Hooks a driver calls so the server can log and count what happens to the bus. */

@@ -8,6 +8,7 @@ import {
   sendToWorker,
   type ToWorker,
 } from '../workers/messages.js';
+import type { Topic } from '../workers/messages.js';
 import type { Bus, BusHandler } from './bus.js';
 import { publishFailed } from './publish.js';
 
@@ -27,7 +28,7 @@ import { publishFailed } from './publish.js';
 export function relayEventsBetweenWorkers(): void {
   onMessageFromWorker((sender, message) => {
     if (message.kind !== MessageKind.Publish) return;
-    sendToEveryWorker({ kind: MessageKind.Event, payload: message.payload });
+    sendToEveryWorker({ kind: MessageKind.Event, topic: message.topic, payload: message.payload });
     // After the relays: the publisher learns its event is placed only once it is.
     sendToWorker(sender, { kind: MessageKind.Ack, id: message.id });
   });
@@ -51,6 +52,7 @@ interface Pending {
 /** Runs in a worker. */
 export function createClusterMemoryBus(ackTimeoutMs = PUBLISH_ACK_TIMEOUT_MS): Bus {
   const handlers = new Set<BusHandler>();
+  const controlHandlers = new Set<(message: string) => void>();
   const pending = new Map<number, Pending>();
   let nextId = 0;
   const settle = (id: number, error?: SidecastError) => {
@@ -63,8 +65,10 @@ export function createClusterMemoryBus(ackTimeoutMs = PUBLISH_ACK_TIMEOUT_MS): B
   };
   const onMessage = (message: ToWorker) => {
     if (message.kind === MessageKind.Ack) settle(message.id);
-    else if (message.kind === MessageKind.Event)
+    else if (message.kind === MessageKind.Event && message.topic === 'events')
       for (const handler of handlers) handler(message.payload);
+    else if (message.kind === MessageKind.Event)
+      for (const handler of controlHandlers) handler(message.payload);
   };
   const onDisconnect = () => {
     const gone = primaryUnavailable('the primary process is gone');
@@ -78,28 +82,38 @@ export function createClusterMemoryBus(ackTimeoutMs = PUBLISH_ACK_TIMEOUT_MS): B
     async start(handler) {
       handlers.add(handler);
     },
-    publish(payload) {
-      const id = nextId++;
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () =>
-            settle(id, primaryUnavailable(`no answer from the primary within ${ackTimeoutMs} ms`)),
-          ackTimeoutMs,
-        );
-        pending.set(id, { resolve, reject, timer });
-        const sent = sendToPrimary({ kind: MessageKind.Publish, id, payload }, (error) => {
-          if (error) settle(id, primaryUnavailable(`cannot reach the primary: ${error.message}`));
-        });
-        if (!sent) settle(id, primaryUnavailable('the primary process is gone'));
-      });
+    publish: (payload) => relay('events', payload),
+    control: {
+      describe: () => `${DESCRIPTION}, control channel`,
+      async start(handler) {
+        controlHandlers.add(handler);
+      },
+      publish: (message) => relay('control', message),
     },
     status: () => ({ ready: process.connected }),
     async close() {
       handlers.clear();
+      controlHandlers.clear();
       stopListening();
       process.off('disconnect', onDisconnect);
       const closing = primaryUnavailable('the bus is closed');
       for (const id of [...pending.keys()]) settle(id, closing);
     },
   };
+
+  function relay(topic: Topic, payload: string): Promise<void> {
+    const id = nextId++;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          settle(id, primaryUnavailable(`no answer from the primary within ${ackTimeoutMs} ms`)),
+        ackTimeoutMs,
+      );
+      pending.set(id, { resolve, reject, timer });
+      const sent = sendToPrimary({ kind: MessageKind.Publish, id, topic, payload }, (error) => {
+        if (error) settle(id, primaryUnavailable(`cannot reach the primary: ${error.message}`));
+      });
+      if (!sent) settle(id, primaryUnavailable('the primary process is gone'));
+    });
+  }
 }

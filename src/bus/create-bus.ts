@@ -2,7 +2,10 @@ import type { OptionValues } from '../config/options.js';
 import type { Bus, BusObserver } from './bus.js';
 import type { BusDriver } from './driver.js';
 import { memoryDriver } from './memory-bus.js';
+import { natsDriver } from './nats-bus.js';
+import { natsJetStreamDriver } from './nats-jetstream-bus.js';
 import { redisDriver } from './redis-bus.js';
+import { redisClusterDriver } from './redis-cluster-bus.js';
 import { redisStreamsDriver } from './redis-streams-bus.js';
 
 /**
@@ -10,7 +13,14 @@ import { redisStreamsDriver } from './redis-streams-bus.js';
  * this folder that exports its BusDriver (./driver.ts), one entry here and its options in the
  * options table (src/config/options.ts).
  */
-export const BUS_DRIVERS = [redisDriver, redisStreamsDriver, memoryDriver] as const;
+export const BUS_DRIVERS = [
+  redisDriver,
+  redisStreamsDriver,
+  natsDriver,
+  natsJetStreamDriver,
+  redisClusterDriver,
+  memoryDriver,
+] as const;
 
 type Driver = (typeof BUS_DRIVERS)[number];
 export type BusKind = Driver['kind'];

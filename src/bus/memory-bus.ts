@@ -9,6 +9,7 @@ import type { BusDriver } from './driver.js';
  */
 export function createMemoryBus(): Bus {
   const handlers = new Set<BusHandler>();
+  const controlHandlers = new Set<(message: string) => void>();
   return {
     kind: 'memory',
     describe: () => 'the memory bus of this process',
@@ -20,9 +21,21 @@ export function createMemoryBus(): Bus {
         for (const handler of handlers) handler(payload);
       });
     },
+    control: {
+      describe: () => 'the memory bus of this process, control channel',
+      async start(onMessage) {
+        controlHandlers.add(onMessage);
+      },
+      async publish(message) {
+        queueMicrotask(() => {
+          for (const handler of controlHandlers) handler(message);
+        });
+      },
+    },
     status: () => ({ ready: true }),
     async close() {
       handlers.clear();
+      controlHandlers.clear();
     },
   };
 }

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { Redis } from 'ioredis';
 import { SidecastError } from '../errors.js';
 import { redactUrl } from '../log.js';
-import type { Bus, BusObserver } from './bus.js';
+import type { Bus, BusObserver, ControlChannel } from './bus.js';
 import type { BusDriver } from './driver.js';
 import { watchPings, type PingWatch } from './ping-watch.js';
 import { publishFailed } from './publish.js';
@@ -11,6 +11,8 @@ import { errorText, retryDelay } from './redis-shared.js';
 export interface RedisBusOptions {
   readonly url: string;
   readonly channel: string;
+  /** The pub/sub channel of control messages (see ControlChannel). */
+  readonly controlChannel: string;
   readonly observer?: BusObserver;
   /** How often the subscribed connection is sent a PING. Default 1 s. */
   readonly healthIntervalMs?: number;
@@ -39,6 +41,45 @@ const QUIT_TIMEOUT_MS = 1000;
  * connection itself be dead, TCP eventually says so and ioredis reconnects as after any loss.
  */
 export function createRedisBus(options: RedisBusOptions): Bus {
+  const events = createPubSubChannel(options);
+  const control = redisControlChannel(options.url, options.controlChannel);
+  return {
+    ...events,
+    control: control.channel,
+    async close() {
+      await Promise.all([events.close(), control.close()]);
+    },
+  };
+}
+
+/**
+ * The control channel of the Redis buses: a pub/sub channel on a subscriber connection of its
+ * own, opened only when the server starts reading it. Its outages are not reported: the events'
+ * connection to the same Redis reports them. Subscribed again after one, it says messages may
+ * have been missed.
+ */
+export function redisControlChannel(
+  url: string,
+  channel: string,
+): { readonly channel: ControlChannel; close(): Promise<void> } {
+  let missed: (() => void) | undefined;
+  const pubSub = createPubSubChannel({ url, channel, observer: { onReconnect: () => missed?.() } });
+  return {
+    channel: {
+      describe: pubSub.describe,
+      start: (onMessage, onMissed) => {
+        missed = onMissed;
+        return pubSub.start(onMessage);
+      },
+      publish: pubSub.publish,
+    },
+    close: pubSub.close,
+  };
+}
+
+type PubSubChannel = Omit<Bus, 'control' | 'history'>;
+
+function createPubSubChannel(options: Omit<RedisBusOptions, 'controlChannel'>): PubSubChannel {
   const { url, channel, observer } = options;
   const healthIntervalMs = options.healthIntervalMs ?? HEALTH_INTERVAL_MS;
   const hangAfterMs = options.hangAfterMs ?? HANG_AFTER_MS;
@@ -206,9 +247,18 @@ export const redisDriver = {
   kind: 'redis',
   summary: 'shared by every instance',
   local: false,
-  options: ['redis', 'channel'],
-  create: (
-    { redis, channel }: { readonly redis: string; readonly channel: string },
-    observer?: BusObserver,
-  ) => createRedisBus({ url: redis, channel, ...(observer ? { observer } : {}) }),
-} as const satisfies BusDriver<{ redis: string; channel: string }>;
+  options: ['redis', 'channel', 'control-channel'],
+  create: (options: RedisDriverOptions, observer?: BusObserver) =>
+    createRedisBus({
+      url: options.redis,
+      channel: options.channel,
+      controlChannel: options.controlChannel,
+      ...(observer ? { observer } : {}),
+    }),
+} as const satisfies BusDriver<RedisDriverOptions>;
+
+export interface RedisDriverOptions {
+  readonly redis: string;
+  readonly channel: string;
+  readonly controlChannel: string;
+}

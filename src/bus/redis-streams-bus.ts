@@ -40,12 +40,15 @@ import {
   type StreamInfo,
 } from './stream-replies.js';
 import { StreamWindow } from './stream-window.js';
+import { redisControlChannel } from './redis-bus.js';
 import { errorText, retryDelay } from './redis-shared.js';
 
 export interface RedisStreamsBusOptions {
   readonly url: string;
   /** The stream key. */
   readonly stream: string;
+  /** The pub/sub channel of control messages (see ControlChannel). */
+  readonly controlChannel: string;
   /** publish() trims the stream to about this many entries (XADD MAXLEN ~). */
   readonly historyMaxEntries: number;
   /** A replay reaching an entry older than this many seconds counts as trimmed. */
@@ -114,6 +117,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
   const key = epochKey(stream);
   const where = redactUrl(url);
   const description = `Redis at ${where}, stream "${stream}"`;
+  const controlChannel = redisControlChannel(url, options.controlChannel);
   const checkIntervalMs = options.checkIntervalMs ?? CHECK_INTERVAL_MS;
   const blockMs = options.blockMs ?? BLOCK_MS;
   const readCount = options.readCount ?? READ_COUNT;
@@ -179,8 +183,14 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
     return control;
   }
 
+  /**
+   * The first connection of each client, shared: the control connection queues nothing while
+   * offline, so a command sent while it is still connecting would fail at once.
+   */
+  const firstConnect = new WeakMap<Redis, Promise<void>>();
   async function connected(client: Redis): Promise<void> {
-    if (client.status === 'wait') await client.connect();
+    if (client.status === 'wait') firstConnect.set(client, client.connect());
+    await firstConnect.get(client);
   }
 
   function markDown(why: string): void {
@@ -416,6 +426,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
     detail = 'closed';
     clearInterval(checkTimer);
     pings?.stop();
+    const controlClosed = controlChannel.close();
     await Promise.all(
       [reader, control].map(async (client) => {
         if (!client) return;
@@ -430,6 +441,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
         client.disconnect();
       }),
     );
+    await controlClosed;
   }
 
   const history: BusHistory = {
@@ -466,6 +478,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
     kind: 'redis-streams',
     describe: () => description,
     history,
+    control: controlChannel.channel,
     async start(onMessage, startOptions = {}) {
       handler = onMessage;
       failFast = startOptions.failFast ?? false;
@@ -546,6 +559,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
 export interface RedisStreamsDriverOptions {
   readonly redis: string;
   readonly stream: string;
+  readonly controlChannel: string;
   readonly historyMaxEntries: number;
   readonly historyMaxAge: number;
 }
@@ -555,14 +569,15 @@ export const redisStreamsDriver = {
   kind: 'redis-streams',
   summary: 'shared by every instance, with history for reconnecting clients',
   local: false,
-  options: ['redis', 'stream', 'history-max-entries', 'history-max-age'],
+  options: ['redis', 'stream', 'control-channel', 'history-max-entries', 'history-max-age'],
   create: (
-    { redis, stream, historyMaxEntries, historyMaxAge }: RedisStreamsDriverOptions,
+    { redis, stream, controlChannel, historyMaxEntries, historyMaxAge }: RedisStreamsDriverOptions,
     observer?: BusObserver,
   ) =>
     createRedisStreamsBus({
       url: redis,
       stream,
+      controlChannel,
       historyMaxEntries,
       historyMaxAgeSeconds: historyMaxAge,
       ...(observer ? { observer } : {}),

@@ -17,7 +17,7 @@ export interface LineConsole {
   /** True when input and output are a terminal (prompt and redraw on). */
   readonly interactive: boolean;
   /** Starts reading; `onLine` per line, `onEnd` on end of input, Ctrl-D and each Ctrl-C. */
-  start(handlers: { onLine(line: string): void; onEnd(): void }): void;
+  start(handlers: { onLine: (line: string) => void; onEnd: () => void }): void;
   /** Prints one line above the prompt. */
   print(line: string): void;
   /** Prints a last line in place of the prompt and stops reading. */

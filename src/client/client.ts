@@ -16,8 +16,8 @@ import {
  *   good, so this is as connected as a client can know; a bad token shows up as a close moments
  *   later. With v1, the server's welcome arrived: the token was accepted.
  * - `reconnecting`: waiting out a delay before the next attempt.
- * - `unauthorized`: stopped because sidecast refused two fresh tokens in a row, or getToken()
- *   returned no token. Nothing retries; create a new client once the user can log in again.
+ * - `unauthorized`: stopped because sidecast refused two fresh tokens in a row (a revoked
+ *   connection counts as the first refusal), or getToken() returned no token. Nothing retries; create a new client once the user can log in again.
  * - `closed`: stopped by close(), or the socket could not even be constructed.
  */
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'unauthorized' | 'closed';
@@ -99,6 +99,8 @@ const GOING_AWAY = 1001;
 const INTERNAL_ERROR = 1011;
 const SERVICE_RESTART = 1012;
 const AUTH_FAILED_REASON = 'authentication failed';
+const POLICY_VIOLATION = 1008;
+const ACCESS_REVOKED_REASON = 'access revoked';
 /** A connection that lasted this long was healthy: its end restarts the backoff from the bottom. */
 const HEALTHY_MS = 20_000;
 
@@ -234,8 +236,10 @@ export function createClient<T = unknown>(options: ClientOptions<T>): SidecastCl
       if (socket != ws) return;
       socket = undefined;
       const detail = { code, reason };
-      if (code == INTERNAL_ERROR && reason == AUTH_FAILED_REASON) {
-        // One refusal may be an expired token; two fresh tokens in a row means the user is out.
+      const refused = code == INTERNAL_ERROR && reason == AUTH_FAILED_REASON;
+      if (refused || (code == POLICY_VIOLATION && reason == ACCESS_REVOKED_REASON)) {
+        // One refusal may be an expired token, and a revocation may be a password changed by
+        // the user themself: one fresh token settles it. Two in a row means the user is out.
         if (++refusals > 1) return stop('unauthorized', detail);
         return retry(0, detail);
       }

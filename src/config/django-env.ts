@@ -3,6 +3,8 @@ import {
   type DjangoSesameSettings,
   type SesameSettings,
 } from '../auth/sesame/settings.js';
+import { readSessionSettings } from '../auth/session/settings.js';
+import { readSimpleJwtSettings } from '../auth/simplejwt/settings.js';
 import { SidecastError } from '../errors.js';
 import type { Env } from './options.js';
 
@@ -116,5 +118,7 @@ export function loadDjangoSettings(env: Env): DjangoSesameSettings {
     usernameField: env.USERNAME_FIELD?.trim() || null,
     emailField: env.EMAIL_FIELD?.trim() || null,
     sesame,
+    session: readSessionSettings(env),
+    simpleJwt: readSimpleJwtSettings(env, secretKey),
   });
 }

@@ -27,6 +27,13 @@ function invalid(name: string, message: string): SidecastError {
 
 const asString = (raw: string): string => raw;
 
+/** A NATS subject token or stream name: no spaces, dots or wildcards. */
+function asSubjectToken(raw: string, name: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(raw))
+    throw invalid(name, `expected letters, digits, "-" or "_", got "${raw}"`);
+  return raw;
+}
+
 function asInteger(min: number, max: number) {
   return (raw: string, name: string): number => {
     if (!/^-?\d+$/.test(raw.trim())) throw invalid(name, `expected an integer, got "${raw}"`);
@@ -95,6 +102,26 @@ function asChoice<T extends string>(...choices: T[]) {
   };
 }
 
+function asAuthKinds(raw: string, name: string): readonly AuthKind[] {
+  const kinds = asList(raw).map((kind) => asChoice<AuthKind>(...AUTH_KINDS)(kind, name));
+  if (kinds.length === 0) throw invalid(name, `expected one or more of ${AUTH_KINDS.join(', ')}`);
+  if (new Set(kinds).size !== kinds.length) throw invalid(name, 'names an authenticator twice');
+  return kinds;
+}
+
+function asHttpUrl(raw: string, name: string): string {
+  if (raw === '') return raw;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalid(name, `expected an http:// or https:// URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw invalid(name, `expected an http:// or https:// URL, got "${raw}"`);
+  return raw;
+}
+
 function asBoolean(raw: string, name: string): boolean {
   if (/^(true|1|yes|on)$/i.test(raw.trim())) return true;
   if (/^(false|0|no|off)$/i.test(raw.trim())) return false;
@@ -114,7 +141,8 @@ function orList(items: readonly string[]): string {
 }
 
 /** Authenticators, one folder each under src/auth/ (see create-authenticator.ts). */
-export type AuthKind = 'sesame';
+export const AUTH_KINDS = ['sesame', 'session', 'simplejwt', 'proxy'] as const;
+export type AuthKind = (typeof AUTH_KINDS)[number];
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /**
@@ -144,10 +172,10 @@ export const OPTIONS = {
   }),
   auth: option({
     description:
-      'How clients authenticate: sesame (a django-sesame token as the first message, checked against the Django database).',
-    valueName: 'KIND',
-    defaultValue: 'sesame' as AuthKind,
-    parse: asChoice<AuthKind>('sesame'),
+      'How clients authenticate, one or more in the order tried (comma-separated): sesame (a django-sesame token as the first message), session (the Django session cookie of the upgrade request; needs explicit --allowed-origins), simplejwt (a SimpleJWT access token as the first message), proxy (Django itself, at --auth-url). The first three read the Django database.',
+    valueName: 'KINDS',
+    defaultValue: ['sesame'] as readonly AuthKind[],
+    parse: asAuthKinds,
   }),
   // One of the drivers of the registry, src/bus/create-bus.ts, which lists the options of each.
   bus: option({
@@ -169,6 +197,51 @@ export const OPTIONS = {
     defaultValue: 'events',
     parse: asString,
   }),
+  'control-channel': option({
+    description:
+      'Redis pub/sub channel carrying control messages (whose permissions changed) for the redis and redis-streams buses.',
+    valueName: 'NAME',
+    defaultValue: 'sidecast:control',
+    parse: asString,
+  }),
+  // The NATS buses' options (natsDriver, src/bus/nats-bus.ts; natsJetStreamDriver,
+  // src/bus/nats-jetstream-bus.ts).
+  nats: option({
+    description:
+      'NATS servers for the nats and nats-jetstream buses, comma-separated (any servers of one NATS cluster; the client finds the others).',
+    valueName: 'URL[,URL…]',
+    defaultValue: 'nats://127.0.0.1:4222',
+    parse: asString,
+  }),
+  'nats-subject-prefix': option({
+    description:
+      'Subject prefix of the NATS buses: events travel on PREFIX.events.<content_type_id>, control messages on PREFIX.control.',
+    valueName: 'PREFIX',
+    defaultValue: 'sidecast',
+    parse: asSubjectToken,
+  }),
+  'nats-stream': option({
+    description:
+      'JetStream stream keeping the events for the nats-jetstream bus (created when missing, capturing PREFIX.events.*, bounded by --history-max-entries and --history-max-age).',
+    valueName: 'NAME',
+    defaultValue: 'SIDECAST',
+    parse: asSubjectToken,
+  }),
+  'nats-stream-replicas': option({
+    description:
+      'Servers holding a copy of the JetStream stream when sidecast creates it (3 survives the loss of one server of three).',
+    valueName: 'N',
+    defaultValue: 1,
+    parse: asInteger(1, 5),
+  }),
+  // The redis-cluster bus's options (redisClusterDriver, src/bus/redis-cluster-bus.ts).
+  'redis-cluster': option({
+    description:
+      'Seed nodes of the Redis Cluster for the redis-cluster bus, comma-separated: events travel on the shard channels CHANNEL:<content_type_id> (--channel), control messages on --control-channel.',
+    valueName: 'URL[,URL…]',
+    defaultValue: 'redis://127.0.0.1:7000',
+    parse: asString,
+  }),
   // The redis-streams bus's options (redisStreamsDriver, src/bus/redis-streams-bus.ts).
   stream: option({
     description:
@@ -179,16 +252,49 @@ export const OPTIONS = {
   }),
   'history-max-entries': option({
     description:
-      'Entries the stream keeps (redis-streams bus): POST /publish and sidecast publish add with XADD MAXLEN ~ N, and Django should too. Also the most events kept in memory for replays (at most 64 MiB).',
+      'Entries the stream keeps (redis-streams and nats-jetstream buses): POST /publish and sidecast publish add with XADD MAXLEN ~ N, and Django should too. Also the most events kept in memory for replays (at most 64 MiB).',
     valueName: 'N',
     defaultValue: 10_000,
     parse: asInteger(1, 10_000_000),
   }),
   'history-max-age': option({
     description:
-      'Seconds of history a replay may reach (redis-streams bus): a client that missed events older than this is told it cannot be recovered.',
+      'Seconds of history a replay may reach (redis-streams and nats-jetstream buses): a client that missed events older than this is told it cannot be recovered.',
     valueName: 'SECONDS',
     defaultValue: 300,
+    parse: asSeconds,
+  }),
+  // The Django proxy (src/auth/proxy/): endpoints of the project that answer for Django itself.
+  'auth-url': option({
+    description:
+      'Django endpoint that authenticates a client (--auth proxy): POSTed the first message and the Cookie header, it answers the user.',
+    valueName: 'URL',
+    defaultValue: '',
+    defaultLabel: 'unset',
+    parse: asHttpUrl,
+  }),
+  'permissions-url': option({
+    description:
+      "Django endpoint that computes users' content types with user.has_perm (all AUTHENTICATION_BACKENDS), whichever authenticator found the user.",
+    valueName: 'URL',
+    defaultValue: '',
+    defaultLabel: 'unset: read from the database',
+    parse: asHttpUrl,
+  }),
+  'proxy-secret': option({
+    description:
+      'Shared secret sent as a bearer token to --auth-url and --permissions-url (environment only).',
+    valueName: 'KEY',
+    defaultValue: '',
+    defaultLabel: 'required with either URL',
+    flag: false,
+    parse: asKey,
+  }),
+  'proxy-timeout': option({
+    description:
+      'Seconds --auth-url and --permissions-url have to answer; a slower or failed answer closes the client with 1013, never retried.',
+    valueName: 'SECONDS',
+    defaultValue: 3,
     parse: asSeconds,
   }),
   scope: option({
@@ -221,6 +327,13 @@ export const OPTIONS = {
     valueName: 'N',
     defaultValue: 16,
     parse: asInteger(1, 10_000),
+  }),
+  'permissions-refresh': option({
+    description:
+      'Seconds between two re-checks of every live user against the database, in batches spread over the interval: changed permissions apply to open connections in place, and a user made inactive, deleted or given a new password is closed with 1008 "access revoked". Also how long a user\'s permissions are reused across their connections. Control messages apply changes at once. 0: never on a schedule, no reuse.',
+    valueName: 'SECONDS',
+    defaultValue: 60,
+    parse: asSeconds,
   }),
   'max-event-bytes': option({
     description:
@@ -260,6 +373,13 @@ export const OPTIONS = {
   'ping-interval': option({
     description:
       'Seconds between keepalive pings; a peer that has not answered by the next ping is dropped (0: off).',
+    valueName: 'SECONDS',
+    defaultValue: 30,
+    parse: asSeconds,
+  }),
+  'interest-hold': option({
+    description:
+      'Buses that route by interest (nats, redis-cluster): seconds a content type stays subscribed after its last connection that may see it has gone, so that reconnecting clients do not make the bus subscribe and unsubscribe again and again.',
     valueName: 'SECONDS',
     defaultValue: 30,
     parse: asSeconds,

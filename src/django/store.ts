@@ -43,8 +43,14 @@ export interface DjangoStore {
   /** The user whose lookup field equals `lookup`, active or not; null when there is none. */
   findUser(lookup: PkValue): Promise<DjangoUser | null>;
   findUserByUsername(username: string): Promise<DjangoUser | null>;
+  /** The users whose primary keys (as DjangoUser.pk gives them) are these, in one query. */
+  findUsersByPk(pks: readonly string[]): Promise<DjangoUser[]>;
   /** get_content_types(user) from the websockets guide, with ModelBackend rules (spec B.1, B.2). */
   contentTypeIds(user: DjangoUser): Promise<Set<number>>;
+  /** contentTypeIds for many users, in one query for all of them; keyed by DjangoUser.pk. */
+  contentTypeIdsOf(users: readonly DjangoUser[]): Promise<Map<string, Set<number>>>;
+  /** The users among `pks` who belong to any of these groups (auth_group ids), in one query. */
+  groupMembers(groupIds: readonly string[], pks: readonly string[]): Promise<string[]>;
   /** Sets last_login as Django's update_last_login does; resolves to its new isoformat. */
   recordLogin(user: DjangoUser): Promise<string>;
   /** Resolves when the database answers. */
@@ -78,6 +84,11 @@ interface UserRow {
   is_superuser: unknown;
 }
 
+/** `?, ?, ?` for `count` parameters. */
+export function marks(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
 export function createDjangoStore(
   db: DjangoDb,
   model: UserModel,
@@ -109,24 +120,35 @@ export function createDjangoStore(
     `FROM ${q(model.table)} WHERE `;
   const byLookup = `${selectUser}${q(model.lookupColumn)} = ?`;
   const byUsername = `${selectUser}${q(model.usernameColumn)} = ?`;
+  const byPks = (count: number): string => `${selectUser}${q(model.pkColumn)} IN (${marks(count)})`;
 
-  // Direct and group permissions in one round trip; both halves join the permission's own
-  // content type, whose app_label prefixes the permission string (spec B.1).
+  // Direct and group permissions of many users in one round trip; both halves join the
+  // permission's own content type, whose app_label prefixes the permission string (spec B.1).
+  const { groupsTable, permissionsTable } = model;
+  const groupUser = q(model.groupsUserColumn ?? '');
+  const permissionUser = q(model.permissionsUserColumn ?? '');
   const permissions =
-    model.groupsTable === null || model.permissionsTable === null
+    groupsTable === null || permissionsTable === null
       ? null
-      : `SELECT ct.app_label AS app_label, p.codename AS codename
+      : (count: number): string =>
+          `SELECT up.${permissionUser} AS ${q('user_id')}, ct.app_label AS app_label, p.codename AS codename
 FROM ${q('auth_permission')} p
-JOIN ${q(model.permissionsTable)} up ON up.${q('permission_id')} = p.id
+JOIN ${q(permissionsTable)} up ON up.${q('permission_id')} = p.id
 JOIN ${q('django_content_type')} ct ON ct.id = p.content_type_id
-WHERE up.${q(model.permissionsUserColumn ?? '')} = ?
+WHERE up.${permissionUser} IN (${marks(count)})
 UNION ALL
-SELECT ct.app_label, p.codename
+SELECT ug.${groupUser}, ct.app_label, p.codename
 FROM ${q('auth_permission')} p
 JOIN ${q('auth_group_permissions')} gp ON gp.permission_id = p.id
-JOIN ${q(model.groupsTable)} ug ON ug.${q('group_id')} = gp.group_id
+JOIN ${q(groupsTable)} ug ON ug.${q('group_id')} = gp.group_id
 JOIN ${q('django_content_type')} ct ON ct.id = p.content_type_id
-WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
+WHERE ug.${groupUser} IN (${marks(count)})`;
+  const members =
+    groupsTable === null
+      ? null
+      : (groups: number, users: number): string =>
+          `SELECT DISTINCT ${groupUser} AS ${q('user_id')} FROM ${q(groupsTable)} ` +
+          `WHERE ${q('group_id')} IN (${marks(groups)}) AND ${groupUser} IN (${marks(users)})`;
   const updateLastLogin =
     model.lastLoginColumn === null
       ? null
@@ -147,6 +169,39 @@ WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
     });
   }
 
+  async function contentTypeIdsOf(users: readonly DjangoUser[]): Promise<Map<string, Set<number>>> {
+    const result = new Map<string, Set<number>>();
+    // ModelBackend: an inactive user has no permission at all, superuser or not.
+    const active = users.filter((user) => user.isActive);
+    for (const user of users) result.set(user.pk, new Set());
+    if (active.length === 0) return result;
+    let index = await contentTypes.get();
+    for (const user of active) if (user.isSuperuser) result.set(user.pk, new Set(index.ids));
+    const others = active.filter((user) => !user.isSuperuser);
+    if (permissions === null || others.length === 0) return result;
+    const params = others.map((user) => pkFromText(user.pk, model.pkEncoding));
+    const rows = await db.query<{ user_id: unknown; app_label: string; codename: string }>(
+      permissions(params.length),
+      [...params, ...params],
+    );
+    // Only view_ and change_ codenames can match "<app_label>.view_<model>" or change_.
+    const granting = rows
+      .filter((row) => GRANTING_ACTIONS.some((action) => row.codename.startsWith(`${action}_`)))
+      .map((row) => ({
+        pk: keyText(keyValue(row.user_id, model.pkEncoding)),
+        perm: `${row.app_label}.${row.codename}`,
+      }));
+    if (granting.some(({ perm }) => !index.grants.has(perm))) {
+      // Possibly a content type created after the cache was filled: look again (rate-limited).
+      index = await contentTypes.refresh();
+    }
+    for (const { pk, perm } of granting) {
+      const id = index.grants.get(perm);
+      if (id !== undefined) result.get(pk)?.add(id);
+    }
+    return result;
+  }
+
   async function first(sql: string, param: unknown): Promise<DjangoUser | null> {
     const rows = await db.query<UserRow>(sql, [param]);
     return rows[0] === undefined ? null : toUser(rows[0]);
@@ -162,31 +217,29 @@ WHERE ug.${q(model.groupsUserColumn ?? '')} = ?`;
       return first(byUsername, username);
     },
 
+    async findUsersByPk(pks) {
+      if (pks.length === 0) return [];
+      const params = pks.map((pk) => pkFromText(pk, model.pkEncoding));
+      const rows = await db.query<UserRow>(byPks(params.length), params);
+      return rows.map(toUser);
+    },
+
     async contentTypeIds(user) {
-      // ModelBackend: an inactive user has no permission at all, superuser or not.
-      if (!user.isActive) return new Set();
-      let index = await contentTypes.get();
-      if (user.isSuperuser) return new Set(index.ids);
-      if (permissions === null) return new Set();
-      const param = pkFromText(user.pk, model.pkEncoding);
-      const rows = await db.query<{ app_label: string; codename: string }>(permissions, [
-        param,
-        param,
+      return (await contentTypeIdsOf([user])).get(user.pk) ?? new Set();
+    },
+
+    contentTypeIdsOf,
+
+    async groupMembers(groupIds, pks) {
+      // Group primary keys are auth_group's AutoField: anything else names no group.
+      const groups = groupIds.filter((id) => /^\d{1,18}$/.test(id)).map(Number);
+      if (members === null || groups.length === 0 || pks.length === 0) return [];
+      const users = pks.map((pk) => pkFromText(pk, model.pkEncoding));
+      const rows = await db.query<{ user_id: unknown }>(members(groups.length, users.length), [
+        ...groups,
+        ...users,
       ]);
-      // Only view_ and change_ codenames can match "<app_label>.view_<model>" or change_.
-      const granting = rows
-        .filter((row) => GRANTING_ACTIONS.some((action) => row.codename.startsWith(`${action}_`)))
-        .map((row) => `${row.app_label}.${row.codename}`);
-      if (granting.some((perm) => !index.grants.has(perm))) {
-        // Possibly a content type created after the cache was filled: look again (rate-limited).
-        index = await contentTypes.refresh();
-      }
-      const ids = new Set<number>();
-      for (const perm of granting) {
-        const id = index.grants.get(perm);
-        if (id !== undefined) ids.add(id);
-      }
-      return ids;
+      return rows.map((row) => keyText(keyValue(row.user_id, model.pkEncoding)));
     },
 
     async recordLogin(user) {

@@ -3,7 +3,7 @@
  * and returns the store over it, so every authenticator that checks credentials against Django's
  * tables starts the same way and fails at start-up for the same reasons.
  */
-import { openDjangoDb } from './db.js';
+import { openDjangoDb, type DjangoDb } from './db.js';
 import type { DjangoSettings } from './settings.js';
 import { createDjangoStore, type DjangoStore } from './store.js';
 import {
@@ -23,6 +23,8 @@ export interface DjangoUsersOptions {
 export interface DjangoUsers extends DjangoStore {
   /** The resolved user model: its key field types tell an authenticator how keys are encoded. */
   readonly model: UserModel;
+  /** The database itself, for an authenticator that reads more than users (Django's sessions). */
+  readonly db: DjangoDb;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function openDjangoUsers(
   const db = await openDjangoDb(databaseUrl, { poolSize: options.poolSize });
   try {
     const model = await resolveUserModel(db, settings, options.lookup ?? PRIMARY_KEY_LOOKUP);
-    return { ...createDjangoStore(db, model, settings), model };
+    return { ...createDjangoStore(db, model, settings), model, db };
   } catch (error) {
     await db.close();
     throw error;

@@ -96,3 +96,30 @@ export function pkFromText(pk: string, encoding: KeyEncoding): unknown {
       return pk;
   }
 }
+
+/**
+ * A key sent as text (a session's user id, a token's claim) as the field's to_python reads it:
+ * integers as int() does, UUIDs in any form uuid.UUID() takes; null where Django would raise.
+ */
+export function keyFromText(raw: string, encoding: KeyEncoding): PkValue | null {
+  switch (encoding) {
+    case 'integer': {
+      const digits = raw.trim().replaceAll('_', '');
+      return /^[+-]?\d+$/.test(digits) ? BigInt(digits) : null;
+    }
+    case 'uuid':
+    case 'uuid-hex': {
+      const hex = raw
+        .trim()
+        .toLowerCase()
+        .replace(/^urn:uuid:/, '')
+        .replace(/[{}-]/g, '');
+      if (!/^[0-9a-f]{32}$/.test(hex)) return null;
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    }
+    case 'text':
+      return raw;
+    case 'binary':
+      return null;
+  }
+}

@@ -1,5 +1,6 @@
 import type { Authenticator, Credential, Principal } from '../auth/authenticator.js';
-import { closeOf, isSidecastError } from '../errors.js';
+import { carries } from '../auth/chain.js';
+import { authFailed, closeOf, isSidecastError } from '../errors.js';
 import type { LogLimiter } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Limiter } from './limiter.js';
@@ -17,6 +18,8 @@ export interface Refusal {
 
 /** Authentication as every connection of a server shares it. */
 export interface Authentication {
+  /** True when a connection with these upgrade headers is authenticated without any message. */
+  authenticatesOnOpen(headers: Credential['headers']): boolean;
   /**
    * Runs the authenticator under --auth-concurrency until it answers or `signal` aborts; never
    * rejects. A success is timed and counted here, whether or not its client still waits (the
@@ -38,8 +41,17 @@ export interface AuthenticationDependencies {
 export function createAuthentication(deps: AuthenticationDependencies): Authentication {
   const { authenticator, limiter, metrics, refusalLog } = deps;
   return {
+    // Headers alone: nothing to wait for. Either: only if the headers hold a credential.
+    authenticatesOnOpen: (headers) =>
+      authenticator.reads === 'headers' ||
+      (authenticator.reads === 'either' &&
+        (authenticator.carries?.({ token: '', headers }) ?? false)),
     async attempt(credential, signal) {
       const started = performance.now();
+      // Nothing this scheme reads (no token, no cookie): refused without asking anyone.
+      if (!carries(authenticator, credential)) {
+        return { error: authFailed('no credential in the connection'), started };
+      }
       try {
         const principal = await limiter.run(() => authenticator.authenticate(credential), signal);
         metrics.authSeconds.observe((performance.now() - started) / 1000);

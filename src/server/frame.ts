@@ -10,7 +10,7 @@ interface FrameOptions {
 
 // ws builds frames with Sender.frame; its type declarations omit the class, so it is typed here.
 const buildFrame = (
-  ws as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } }
+  ws as unknown as { Sender: { frame: (data: Buffer, options: FrameOptions) => Buffer[] } }
 ).Sender.frame;
 
 /**

@@ -18,9 +18,9 @@
  * which sends its greeting before the router is told, so that no event can overtake it; the
  * subprotocol chosen at the handshake picks the context a connection is opened with (one per
  * protocol, each with the router whose frames that protocol's clients read: ./protocol.ts for
- * the guide's, ./protocol-v1.ts for sidecast.v1). The same goes for an authenticator that needs
- * no first message: the constructor would start `#authenticate` itself, with the upgrade headers
- * alone.
+ * the guide's, ./protocol-v1.ts for sidecast.v1). An authenticator that needs no first message
+ * (a session cookie in the upgrade headers) is started by the constructor itself, with the
+ * headers alone, under a protocol whose first message holds nothing but the token.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -32,7 +32,8 @@ import type { Metrics } from '../metrics.js';
 import type { Authentication } from './authentication.js';
 import type { FrameSink, WriteBatcher } from './fanout.js';
 import type { OpenConnections } from './open-connections.js';
-import type { PerUserCounts } from './per-user.js';
+import type { LivePermissions } from './live-permissions.js';
+import type { LiveUsers } from './live-users.js';
 import type { ClientProtocol, FirstMessage, LiveConnection } from './protocol.js';
 
 export type ConnectionState = 'awaiting-token' | 'authenticating' | 'live' | 'closed';
@@ -50,7 +51,10 @@ export interface LifecycleContext {
   /** How this context's clients speak; it holds the router their frames go through. */
   readonly protocol: ClientProtocol;
   readonly authentication: Authentication;
-  readonly perUser: PerUserCounts;
+  /** Who is live here, with which connections (the per-user limit, permission re-checks). */
+  readonly liveUsers: LiveUsers<Connection>;
+  /** The re-checks of live users, told of each connection going live; absent when there are none. */
+  readonly permissions?: Pick<LivePermissions, 'mark' | 'joined'>;
   readonly connections: OpenConnections<Connection>;
   readonly batcher: WriteBatcher;
   readonly metrics: Metrics;
@@ -105,7 +109,7 @@ export class Connection implements FrameSink, LiveConnection {
   readonly #context: LifecycleContext;
   #state: ConnectionState = 'awaiting-token';
   #pendingAuth: PendingAuthentication | undefined;
-  #identity: Pick<Principal, 'userId' | 'username'> | undefined;
+  #identity: Pick<Principal, 'userId' | 'username' | 'credentialStamp' | 'session'> | undefined;
   /** Cleared by each keepalive ping, set again by the pong. */
   #alive = true;
 
@@ -137,11 +141,41 @@ export class Connection implements FrameSink, LiveConnection {
     ws.on('error', Connection.#onError);
     ws.on('close', Connection.#onClose);
     ws.on('message', Connection.#onMessage);
+    if (
+      context.protocol.tokenOnlyFirstMessage &&
+      context.authentication.authenticatesOnOpen(headers)
+    )
+      void this.#authenticate({ token: '' });
   }
 
   /** The user, once live. */
   get userId(): string | undefined {
     return this.#identity?.userId;
+  }
+
+  /** What the credential depended on when it was accepted (see Principal.credentialStamp). */
+  get credentialStamp(): string | undefined {
+    return this.#identity?.credentialStamp;
+  }
+
+  /** The server-side session it rests on, if any (see Principal.session). */
+  get session(): string | undefined {
+    return this.#identity?.session;
+  }
+
+  /**
+   * live: the user's permissions changed; from now on it receives exactly these content types'
+   * events, those it keeps without a gap. Whether anything changed.
+   */
+  updateContentTypes(contentTypeIds: ReadonlySet<number>): boolean {
+    if (this.#state !== 'live') return false;
+    return this.#context.protocol.update(this, contentTypeIds);
+  }
+
+  /** live -> closed with 1008 access revoked: not one more event reaches it. */
+  revoke(): void {
+    const { code, reason } = closeOf('ACCESS_REVOKED');
+    this.evict(code, reason);
   }
 
   /** True once a close has begun, from either side, even before the peer answers. */
@@ -230,31 +264,37 @@ export class Connection implements FrameSink, LiveConnection {
     const controller = new AbortController();
     pending.controller = controller;
     this.#state = 'authenticating';
-    const { authentication } = this.#context;
+    const { authentication, permissions } = this.#context;
     const credential = { token: first.token, headers: pending.headers };
+    const mark = permissions?.mark() ?? 0;
     const attempt = await authentication.attempt(credential, controller.signal);
     this.#settle();
     // The client left (or was closed) while waiting: nobody to answer.
     if (this.#state !== 'authenticating' || this.#closing) return;
-    if (attempt.principal) return this.#goLive(attempt.principal, first);
+    if (attempt.principal) return this.#goLive(attempt.principal, first, mark);
     const refusal = authentication.refuse(attempt);
     this.close(refusal.code, refusal.reason);
   }
 
-  /** authenticating -> live: counts the user against their limit, then joins the protocol's feed. */
-  #goLive(principal: Principal, first: FirstMessage): void {
-    const { perUser, protocol, metrics, refusalLog, logger } = this.#context;
-    if (!perUser.tryAdd(principal.userId)) {
+  /**
+   * authenticating -> live: counts the user against their limit, then joins the protocol's feed.
+   * `mark`: where control messages had got to when authentication began.
+   */
+  #goLive(principal: Principal, first: FirstMessage, mark: number): void {
+    const { liveUsers, protocol, metrics, refusalLog, logger, permissions } = this.#context;
+    if (!liveUsers.tryAdd(principal.userId, this)) {
       metrics.refused.inc({ reason: 'max_connections_per_user' });
-      const fields = { user: principal.userId, count: perUser.countOf(principal.userId) };
+      const fields = { user: principal.userId, count: liveUsers.countOf(principal.userId) };
       refusalLog.log('info', 'per-user', fields, 'too many connections for this user');
       this.#closeAs('MAX_CONNECTIONS_PER_USER');
       return;
     }
     // Identity only: the router holds the permissions, so an idle connection keeps no copy.
-    this.#identity = { userId: principal.userId, username: principal.username };
+    const { userId, username, credentialStamp, session } = principal;
+    this.#identity = { userId, username, credentialStamp, session };
     this.#state = 'live';
     protocol.join(this, principal, first);
+    permissions?.joined(userId, mark);
     logger.debug(
       { user: principal.userId, contentTypes: principal.contentTypeIds.size },
       'client authenticated',
@@ -305,7 +345,7 @@ export class Connection implements FrameSink, LiveConnection {
   #leave(): void {
     if (this.#state === 'live') {
       this.#context.protocol.leave(this);
-      this.#context.perUser.remove(this.#identity!.userId);
+      this.#context.liveUsers.remove(this.#identity!.userId, this);
     }
     this.#state = 'closed';
   }

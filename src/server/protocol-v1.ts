@@ -30,9 +30,11 @@ function positionOf(since: unknown): StreamPosition | null {
 
 /**
  * `{"token": "...", "since": {"epoch": "...", "offset": "..."}}`. Not JSON, not an object or
- * no string token: undefined, refused like a bad token. Other fields are ignored, so later
- * versions can add some; a `since` that is no position is kept as null, not refused: the client
- * is told `recovered: false`, the same answer as for a position that cannot be honoured.
+ * a token that is not a string: undefined, refused like a bad token. No token at all is the
+ * empty one, for a client whose upgrade headers authenticate it (a session cookie). Other fields
+ * are ignored, so later versions can add some; a `since` that is no position is kept as null, not
+ * refused: the client is told `recovered: false`, the same answer as for a position that cannot
+ * be honoured.
  */
 export function readV1FirstMessage(text: string): FirstMessage | undefined {
   let message: unknown;
@@ -41,8 +43,9 @@ export function readV1FirstMessage(text: string): FirstMessage | undefined {
   } catch {
     return undefined;
   }
-  if (!isObject(message) || typeof message.token !== 'string') return undefined;
-  const { token, since } = message;
+  if (!isObject(message)) return undefined;
+  const { token = '', since } = message;
+  if (typeof token !== 'string') return undefined;
   return since === undefined ? { token } : { token, since: positionOf(since) };
 }
 
@@ -78,6 +81,7 @@ export function createV1Protocol(deps: V1Dependencies): ClientProtocol {
   }
 
   return {
+    tokenOnlyFirstMessage: false,
     readFirstMessage: readV1FirstMessage,
     join(connection, principal, first) {
       const { since } = first;
@@ -104,6 +108,12 @@ export function createV1Protocol(deps: V1Dependencies): ClientProtocol {
       if (recovery === undefined) return router.remove(connection);
       recovering.delete(connection);
       recovery.cancel();
+    },
+    update(connection, contentTypeIds) {
+      const recovery = recovering.get(connection);
+      return recovery === undefined
+        ? router.update(connection, contentTypeIds)
+        : recovery.update(contentTypeIds);
     },
   };
 }

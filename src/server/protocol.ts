@@ -29,12 +29,22 @@ export interface LiveConnection extends FrameSink {
  * whatever the protocol.
  */
 export interface ClientProtocol {
+  /**
+   * True when the first message carries only a token, so a connection whose upgrade headers
+   * authenticate it (a session cookie) goes without: it is authenticated as soon as it opens.
+   */
+  readonly tokenOnlyFirstMessage: boolean;
   /** The first message, or undefined for one that is refused like a bad token. */
   readFirstMessage(text: string): FirstMessage | undefined;
   /** Starts sending events to a connection that just went live; anything it greets with first. */
   join(connection: LiveConnection, principal: Principal, first: FirstMessage): void;
   /** Stops sending to it, at whatever point of `join` it is. */
   leave(connection: LiveConnection): void;
+  /**
+   * Gives a joined connection a new set of content types, in place; whether anything changed.
+   * Events of the content types it keeps are not interrupted.
+   */
+  update(connection: LiveConnection, contentTypeIds: ReadonlySet<number>): boolean;
 }
 
 /**
@@ -43,8 +53,10 @@ export interface ClientProtocol {
  */
 export function createGuideProtocol(router: Router<FrameSink>): ClientProtocol {
   return {
+    tokenOnlyFirstMessage: true,
     readFirstMessage: (text) => ({ token: text }),
     join: (connection, principal) => router.add(connection, principal.contentTypeIds),
     leave: (connection) => router.remove(connection),
+    update: (connection, contentTypeIds) => router.update(connection, contentTypeIds),
   };
 }

@@ -64,7 +64,9 @@ function screen(entry: HistoryEntry, cache: ScreenedEntries, maxEventBytes: numb
  */
 export class Recovery implements FrameSink {
   readonly #connection: LiveConnection;
-  readonly #principal: Principal;
+  /** What the connection may see: replayed entries are screened with it, the router told it. */
+  #allowed: ReadonlySet<number>;
+  readonly #userId: string;
   /** The live feed's position when the recovery started: the replay ends there. */
   readonly #start: StreamPosition;
   readonly #context: RecoveryContext;
@@ -74,7 +76,8 @@ export class Recovery implements FrameSink {
 
   constructor(connection: LiveConnection, principal: Principal, context: RecoveryContext) {
     this.#connection = connection;
-    this.#principal = principal;
+    this.#allowed = principal.contentTypeIds;
+    this.#userId = principal.userId;
     this.#context = context;
     this.#start = context.history.latest();
     context.router.add(this, principal.contentTypeIds);
@@ -146,7 +149,17 @@ export class Recovery implements FrameSink {
       }
       if (!connection.write(frame)) return;
     }
-    this.#context.router.add(connection, this.#principal.contentTypeIds);
+    this.#context.router.add(connection, this.#allowed);
+  }
+
+  /**
+   * The connection's permissions changed while it recovers: what is replayed from now on, and
+   * where it goes live, follow. (Frames already held were sent to it under the old set.)
+   */
+  update(contentTypeIds: ReadonlySet<number>): boolean {
+    const changed = this.#context.router.update(this, contentTypeIds);
+    this.#allowed = contentTypeIds;
+    return changed;
   }
 
   /** Leaves the router and drops what it held. */
@@ -159,7 +172,7 @@ export class Recovery implements FrameSink {
   /** The entries this user may see now, as frames: permissions are those of this connection. */
   #permitted(entries: readonly HistoryEntry[]): Buffer[] {
     const { maxEventBytes } = this.#context;
-    const allowed = this.#principal.contentTypeIds;
+    const allowed = this.#allowed;
     const frames: Buffer[] = [];
     for (const entry of entries) {
       const screened = screen(entry, this.#context.screened, maxEventBytes);
@@ -177,7 +190,7 @@ export class Recovery implements FrameSink {
       return;
     }
     metrics.replays.inc({ outcome: result.gap });
-    const fields = { user: this.#principal.userId, gap: result.gap };
+    const fields = { user: this.#userId, gap: result.gap };
     log.log(
       'info',
       `replay ${result.gap}`,

@@ -4,7 +4,7 @@ import { WebSocketServer, type Server as WsServer } from 'ws';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { BusHistory, StreamPosition } from '../bus/bus.js';
 import type { OptionValues } from '../config.js';
-import { createLogLimiter, type Logger } from '../log.js';
+import { createLogLimiter, type Logger, type LogLimiter } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { createRouter, type Router } from '../router.js';
 import { createAuthentication } from './authentication.js';
@@ -17,8 +17,10 @@ import { ClientSocket, Connection, type LifecycleContext } from './lifecycle.js'
 import { createLimiter } from './limiter.js';
 import { listenError } from './listen-error.js';
 import { OpenConnections } from './open-connections.js';
-import { PerUserCounts } from './per-user.js';
+import { createLivePermissions, type LivePermissions } from './live-permissions.js';
+import { LiveUsers } from './live-users.js';
 import { createLivePositions, type LivePositions } from './positions.js';
+import { createInterest } from './interest.js';
 import { createGuideProtocol } from './protocol.js';
 import { createV1Protocol, V1_SUBPROTOCOL } from './protocol-v1.js';
 import { createUpgradeGate, destroySocket } from './upgrade.js';
@@ -32,9 +34,11 @@ export const SERVER_OPTIONS = [
   'max-event-bytes',
   'max-buffered',
   'recover-max',
+  'permissions-refresh',
   'max-connections',
   'max-connections-per-user',
   'ping-interval',
+  'interest-hold',
   'drain-seconds',
   'publish-key',
   'metrics-key',
@@ -57,12 +61,23 @@ export interface ServerDependencies {
   readonly page?: (request: IncomingMessage, response: ServerResponse) => boolean;
   /** The bus's history, when it keeps one: v1 clients can then resume. */
   readonly history?: BusHistory;
+  /** The bus's Bus.setInterest, when it routes by interest: told what the connections may see. */
+  readonly setInterest?: (contentTypeIds: ReadonlySet<number>) => void;
 }
 
 export interface SidecastServer {
   listen(): Promise<AddressInfo>;
   /** The one fan-out entry point: bus drivers hand every payload here, with its position if any. */
-  dispatch(payload: string, position?: StreamPosition): number;
+  readonly dispatch: (payload: string, position?: StreamPosition) => number;
+  /**
+   * Where the bus's control channel hands each message (whose permissions changed). Ignored
+   * when the authenticator cannot read users again.
+   */
+  readonly control: (message: string) => void;
+  /** The control channel may have lost messages: every live user is re-checked. */
+  readonly controlMissed: () => void;
+  /** Resolves once every permission re-check asked for so far has been applied. */
+  permissionsSettled(): Promise<void>;
   readonly connectionCount: number;
   /** Authenticated connections registered for events. */
   readonly liveConnectionCount: number;
@@ -79,19 +94,26 @@ export function createSidecastServer(
   const { metrics, logger } = deps;
   // Refusals are what a flood of bad clients causes: one line per kind per interval, exact metrics.
   const refusalLog = createLogLimiter(logger);
+  const interest = deps.setInterest
+    ? createInterest(deps.setInterest, options.interestHold * 1000)
+    : undefined;
   // One router per protocol, so that fan-out builds each protocol's frame once per event.
-  const router = createRouter<FrameSink>();
-  const v1Router = createRouter<FrameSink>();
+  const router = createRouter<FrameSink>(interest?.listener());
+  const v1Router = createRouter<FrameSink>(interest?.listener());
   const positions = createLivePositions(deps.history);
   const batcher = createWriteBatcher();
   const dispatch = createFanout(router, metrics, logger, options, { router: v1Router, positions });
   const connections = new OpenConnections<Connection>();
   let draining = false;
+  const liveUsers = new LiveUsers<Connection>(options.maxConnectionsPerUser);
+  const livePermissions = keepPermissionsLive(options, deps, liveUsers, refusalLog);
   const lifecycle = createLifecycleContext(options, deps, {
     protocol: createGuideProtocol(router),
     batcher,
     connections,
     refusalLog,
+    liveUsers,
+    ...(livePermissions === undefined ? {} : { permissions: livePermissions }),
   });
   const v1Lifecycle = withV1Protocol(lifecycle, options, v1Router, positions);
   const gate = createUpgradeGate(options, {
@@ -121,6 +143,9 @@ export function createSidecastServer(
   return {
     listen: () => listenOn(http, options, metrics, logger),
     dispatch,
+    control: (message) => livePermissions?.onControl(message),
+    controlMissed: () => livePermissions?.catchUp(),
+    permissionsSettled: async () => livePermissions?.settled(),
     get connectionCount() {
       return connections.size;
     },
@@ -138,6 +163,8 @@ export function createSidecastServer(
     async close() {
       draining = true;
       keepalive.stop();
+      livePermissions?.stop();
+      interest?.close();
       for (const connection of connections) connection.terminate();
       wss.close();
       await new Promise<void>((resolve) => {
@@ -211,11 +238,30 @@ function createHttpServer(options: ServerOptions, deps: ServerDependencies): Ser
   );
 }
 
+/** Re-checks of the live users, when the authenticator can read them again. */
+function keepPermissionsLive(
+  options: ServerOptions,
+  deps: ServerDependencies,
+  users: LiveUsers<Connection>,
+  log: LogLimiter,
+): LivePermissions | undefined {
+  const { directory } = deps.authenticator;
+  if (directory === undefined) return undefined;
+  const { metrics, logger } = deps;
+  return createLivePermissions(
+    { refreshSeconds: options.permissionsRefresh },
+    { directory, users, metrics, logger, log },
+  );
+}
+
 /** What the connections share, with the parts the server also uses (router, batcher, set). */
 function createLifecycleContext(
   options: ServerOptions,
   deps: ServerDependencies,
-  shared: Pick<LifecycleContext, 'protocol' | 'batcher' | 'connections' | 'refusalLog'>,
+  shared: Pick<
+    LifecycleContext,
+    'protocol' | 'batcher' | 'connections' | 'refusalLog' | 'liveUsers' | 'permissions'
+  >,
 ): LifecycleContext {
   const { metrics, logger } = deps;
   return {
@@ -231,7 +277,6 @@ function createLifecycleContext(
       metrics,
       refusalLog: shared.refusalLog,
     }),
-    perUser: new PerUserCounts(options.maxConnectionsPerUser),
     metrics,
     logger,
   };

@@ -29,7 +29,7 @@ export interface UpgradeGate {
    * It is answered as ws would (405 for a method other than GET, 400 otherwise, listing the
    * versions it speaks when the client's is not one of them), counted and logged at debug.
    */
-  refuseMalformed(error: Error, socket: Duplex, request: IncomingMessage): void;
+  readonly refuseMalformed: (error: Error, socket: Duplex, request: IncomingMessage) => void;
 }
 
 /** The WebSocket versions ws speaks, as it lists them in a refusal. */

@@ -16,9 +16,12 @@ export const MessageKind = {
   Failed: 'sidecast:failed',
   /** Primary to worker: drain and exit (a worker takes its orders from the primary only). */
   Stop: 'sidecast:stop',
-  /** Worker to primary: an event to relay to every worker (memory bus), acknowledged by `id`. */
+  /**
+   * Worker to primary: an event or control message to relay to every worker (memory bus),
+   * acknowledged by `id`.
+   */
   Publish: 'sidecast:publish',
-  /** Primary to worker: an event to deliver. */
+  /** Primary to worker: an event to deliver, or a control message to act on. */
   Event: 'sidecast:event',
   /** Primary to the publishing worker: event `id` is in every worker's channel. */
   Ack: 'sidecast:ack',
@@ -46,14 +49,19 @@ export interface StopMessage {
   readonly kind: typeof MessageKind.Stop;
 }
 
+/** Which of the memory bus's two channels a relayed message travels on. */
+export type Topic = 'events' | 'control';
+
 export interface PublishMessage {
   readonly kind: typeof MessageKind.Publish;
   readonly id: number;
+  readonly topic: Topic;
   readonly payload: string;
 }
 
 export interface EventMessage {
   readonly kind: typeof MessageKind.Event;
+  readonly topic: Topic;
   readonly payload: string;
 }
 
@@ -82,6 +90,7 @@ type Fields = Readonly<Record<string, unknown>>;
 
 const isNumber = (value: unknown): value is number => typeof value === 'number';
 const isString = (value: unknown): value is string => typeof value === 'string';
+const isTopic = (value: unknown): value is Topic => value === 'events' || value === 'control';
 
 interface KindSpec {
   readonly to: Direction;
@@ -93,8 +102,11 @@ const KINDS: ReadonlyMap<string, KindSpec> = new Map<MessageKind, KindSpec>([
   [MessageKind.Listening, { to: 'primary', valid: (m) => isString(m.url) }],
   [MessageKind.Failed, { to: 'primary', valid: (m) => isString(m.text) && isNumber(m.exitCode) }],
   [MessageKind.Stop, { to: 'worker', valid: () => true }],
-  [MessageKind.Publish, { to: 'primary', valid: (m) => isNumber(m.id) && isString(m.payload) }],
-  [MessageKind.Event, { to: 'worker', valid: (m) => isString(m.payload) }],
+  [
+    MessageKind.Publish,
+    { to: 'primary', valid: (m) => isNumber(m.id) && isTopic(m.topic) && isString(m.payload) },
+  ],
+  [MessageKind.Event, { to: 'worker', valid: (m) => isTopic(m.topic) && isString(m.payload) }],
   [MessageKind.Ack, { to: 'worker', valid: (m) => isNumber(m.id) }],
   [MessageKind.Scrape, { to: 'primary', valid: (m) => isNumber(m.id) }],
   [

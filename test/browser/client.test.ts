@@ -83,6 +83,7 @@ const SITE = {
   users: [
     { username: 'alice', permissions: ['catalog.view_book'] },
     { username: 'bob', groups: ['Shop staff'] },
+    { username: 'carol', permissions: ['catalog.view_book'] },
   ],
 } as const;
 
@@ -275,7 +276,39 @@ describe('sidecast/client in Chromium', () => {
     assert.equal(app.server.connectionCount, 0);
     assert.deepEqual(alice.errors, []);
   });
+
+  it('is closed 1008 access revoked while open, tries one fresh token, and stops', async () => {
+    const carol = await openClient('carol');
+    await waitFor(() => app.server.liveConnectionCount === 1, 5000, 'carol live');
+    const db = new Database(databaseFile);
+    db.prepare('UPDATE auth_user SET password = ? WHERE username = ?').run(
+      unusablePassword(),
+      'carol',
+    );
+    db.close();
+    // What Django's signals would say after the password change committed.
+    const pk = site.users.get('carol')!;
+    await app.bus.control.publish(JSON.stringify({ type: 'users', ids: [String(pk)] }));
+    await carol.tab.waitForFunction(() => window.log.states.at(-1) === 'unauthorized', null, {
+      timeout: 15_000,
+    });
+    const stopped = await carol.tab.evaluate(() => ({ ...window.log }));
+    assert.deepEqual(stopped.codes, [1008, 1011], 'revoked, then the fresh token refused');
+    assert.deepEqual(stopped.states.slice(0, 2), ['connecting', 'open']);
+    assert.deepEqual(stopped.states.slice(-3), ['connecting', 'open', 'unauthorized']);
+    assert.equal(stopped.tokens, 2, 'the first token and one fresh retry');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const later = await carol.tab.evaluate(() => ({ ...window.log }));
+    assert.equal(later.sockets, stopped.sockets, 'no connection attempt after unauthorized');
+    assert.equal(await counted(app, 'credentials_changed'), 1);
+    assert.deepEqual(carol.errors, []);
+  });
 });
+
+async function counted(app: Sidecast, reason: string): Promise<number> {
+  const { values } = await app.metrics.revocations.get();
+  return values.find((value) => value.labels.reason === reason)?.value ?? 0;
+}
 
 /** Sockets that never opened (the server was down) asked for no token. */
 function countRefused(log: PageLog): number {

@@ -71,12 +71,13 @@ describe('cluster memory bus (worker side)', () => {
     await until(() => worker.requests.length === 1, 5000, 'the publish request');
     const [request] = worker.requests;
     assert.equal(request!.kind, MessageKind.Publish);
+    assert.equal(request!.topic, 'events');
     assert.equal(request!.payload, 'first');
     assert.equal(typeof request!.id, 'number');
     // Nothing is delivered locally, and the publish waits.
     await new Promise((wake) => setTimeout(wake, 300));
     assert.deepEqual(worker.lines.slice(1), []);
-    worker.child.send({ kind: MessageKind.Event, payload: 'first' });
+    worker.child.send({ kind: MessageKind.Event, topic: 'events', payload: 'first' });
     worker.child.send({ kind: MessageKind.Ack, id: request!.id });
     await worker.waitFor((line) => line.published === 'first');
     assert.deepEqual(worker.lines.slice(1), [{ delivered: 'first' }, { published: 'first' }]);
@@ -88,6 +89,22 @@ describe('cluster memory bus (worker side)', () => {
     assert.equal(worker.lines.length, 3);
     worker.child.send({ kind: MessageKind.Ack, id: worker.requests[1]!.id });
     await worker.waitFor((line) => line.published === 'second');
+  });
+
+  it('relays control messages on their own topic, to the control handler only', async () => {
+    const worker = await startWorker(5000);
+    worker.child.send({ control: '{"type":"all"}' });
+    await until(() => worker.requests.length === 1, 5000, 'the control request');
+    const [request] = worker.requests;
+    assert.equal(request!.kind, MessageKind.Publish);
+    assert.equal(request!.topic, 'control');
+    worker.child.send({ kind: MessageKind.Event, topic: 'control', payload: '{"type":"all"}' });
+    worker.child.send({ kind: MessageKind.Ack, id: request!.id });
+    await worker.waitFor((line) => line.sent === '{"type":"all"}');
+    assert.deepEqual(worker.lines.slice(1), [
+      { controlled: '{"type":"all"}' },
+      { sent: '{"type":"all"}' },
+    ]);
   });
 
   it('fails with BUS_UNAVAILABLE (503) when the primary does not answer in time', async () => {

@@ -14,6 +14,7 @@ import type {
   ReplayResult,
   StreamPosition,
 } from '../../src/bus/bus.js';
+import { createMemoryBus } from '../../src/bus/memory-bus.js';
 import { closeOf, connectClient, type TestClient } from '../support/client.js';
 import { metricReaches } from '../support/metrics.js';
 import { event, principal, startTestServer, tableAuthenticator } from '../support/server.js';
@@ -48,6 +49,7 @@ function createHistoryBus() {
     },
     status: () => ({ ready: true }),
     async close() {},
+    control: createMemoryBus().control,
     history: {
       latest: () => handed,
       compare: (a, b) => Number(a) - Number(b),

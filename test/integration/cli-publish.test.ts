@@ -208,7 +208,7 @@ describe('publishing through Redis to every sidecast instance', () => {
       [['--token', 'x', event(2)], 'sidecast: unknown option --token (see --help)\n'],
       [
         ['--bus', 'kafka', event(2)],
-        'sidecast: --bus: expected one of redis, redis-streams, memory, got "kafka"\n',
+        'sidecast: --bus: expected one of redis, redis-streams, nats, nats-jetstream, redis-cluster, memory, got "kafka"\n',
       ],
     ] as const) {
       const result = await runCli(['publish', ...args]);

@@ -307,10 +307,18 @@ void describe('Django site options', () => {
           'result = client.get("/live/").content.decode()',
         ].join('\n'),
       );
-      const pageToken = /data-sidecast-token="([^"]+)"/.exec(page)?.[1];
-      assert.ok(pageToken, page);
-      assert.equal(await driver.getUser({ token: pageToken }), 'nina');
-      assert.match(page, /data-sidecast-url="ws:\/\/127\.0\.0\.1:9999\/live"/);
+      // {% sidecast_connect %} renders them, with the token view, as JSON for the client.
+      const json = /<script id="sidecast-options" type="application\/json">(.*?)<\/script>/.exec(
+        page,
+      )?.[1];
+      assert.ok(json, page);
+      const options = JSON.parse(json) as { token: string; url: string; tokenUrl: string };
+      assert.equal(await driver.getUser({ token: options.token }), 'nina');
+      assert.equal(options.url, 'ws://127.0.0.1:9999/live');
+      assert.equal(options.tokenUrl, '/sidecast/token/');
+      // Both tags rendered: nothing of the template language is left in the page.
+      assert.match(page, /<ul id="sidecast-events"><\/ul>/);
+      assert.doesNotMatch(page, /\{[%#]|[%#]\}/);
 
       // Events are translated into the language of the admin request.
       await driver.adminAdd({ model: 'auth.group', data: { name: 'lecteurs' }, language: 'fr' });

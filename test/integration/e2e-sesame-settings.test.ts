@@ -26,9 +26,9 @@ interface Verdicts {
 interface Context {
   site: DjangoSite;
   /** An authenticator for the site's environment, changed by `overrides`. */
-  authenticator(overrides?: Record<string, string>): Promise<SesameAuthenticator>;
+  authenticator: (overrides?: Record<string, string>) => Promise<SesameAuthenticator>;
   /** Who Django's get_user and sidecast say the token belongs to (null: refused). */
-  verdicts(token: string, authenticator?: SesameAuthenticator): Promise<Verdicts>;
+  verdicts: (token: string, authenticator?: SesameAuthenticator) => Promise<Verdicts>;
 }
 
 const both = (username: string | null): Verdicts => ({ django: username, sidecast: username });

@@ -7,10 +7,17 @@ import WebSocket from 'ws';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { isSidecastError } from '../../src/errors.js';
 import { createRedisServer, type RedisServer } from '../support/faults.js';
-import { liveClient } from '../support/client.js';
+import { closeOf, liveClient } from '../support/client.js';
 import { metric, metricReaches } from '../support/metrics.js';
 import { captureLogs, httpGet, type CapturedLogs } from '../support/observe.js';
-import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
+import {
+  directoryAuthenticator,
+  event,
+  principal,
+  serveOptions,
+  tableAuthenticator,
+  type TableUser,
+} from '../support/server.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -139,6 +146,48 @@ describe('Redis faults', () => {
     assert.equal(entries.filter((entry) => entry.level === 50).length, 1, 'one outage line');
     assert.ok(entries.some((entry) => entry.msg === 'bus connection restored'));
     client.ws.close();
+    await app.close();
+  });
+
+  it('re-checks every live user once Redis is back: what changed during the outage applies at once', async () => {
+    await redis.start();
+    channel = freshChannel();
+    const users: Record<string, TableUser> = {
+      ann: { contentTypeIds: [4], isActive: true, stamp: 'password-1' },
+      bob: { contentTypeIds: [4], isActive: true, stamp: 'password-1' },
+    };
+    const directory = directoryAuthenticator({ 'token-ann': 'ann', 'token-bob': 'bob' }, users);
+    const logs = captureLogs();
+    // No scheduled re-check: only catching up on the lost control messages can apply the change.
+    const flags = ['--permissions-refresh', '0', '--control-channel', freshChannel()];
+    const app = await startSidecast({
+      options: serveOptions(redisFlags(redis, channel, flags)),
+      authenticator: directory,
+      logger: logs.logger,
+    });
+    apps.push(app);
+    const [ann, bob] = [await liveClient(app, 'token-ann'), await liveClient(app, 'token-bob')];
+
+    await redis.stop();
+    await waitForReady(app, false);
+    // Django's control messages about these changes are sent while sidecast cannot hear them.
+    users.ann!.isActive = false;
+    users.bob!.contentTypeIds = [4, 5];
+    const readsBefore = directory.userReads.length;
+    await redis.start();
+    assert.deepEqual(await closeOf(ann, 15_000), { code: 1008, reason: 'access revoked' });
+    await waitForReady(app, true);
+    await app.server.permissionsSettled();
+    const granted = event(5, { phase: 'granted during the outage' });
+    await publisher.publish(channel, granted);
+    assert.deepEqual(await bob.waitForMessages(1), [granted]);
+    assert.equal(bob.ws.readyState, WebSocket.OPEN);
+    assert.ok(directory.userReads.length > readsBefore, 'the users were read again');
+    assert.ok(
+      logs.entries().some((entry) => String(entry.msg).startsWith('control messages may have')),
+      'the catch-up is logged',
+    );
+    bob.ws.close();
     await app.close();
   });
 

@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -30,29 +31,51 @@ function rssMb(pid: number): number {
   return Number(kb[1]) / 1024;
 }
 
-/** Resolves with the first stdout line matching `pattern`; stderr is left unread on purpose. */
-async function lineMatching(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000) {
-  const lines = createInterface({ input: child.stdout! });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+/** Reads `input` line by line until `isLast` says so; every line read, that one last. */
+async function linesUntil(
+  input: Readable,
+  isLast: (line: string) => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<string[]> {
+  const lines: string[] = [];
+  const reader = createInterface({ input });
+  const timer = setTimeout(() => reader.close(), timeoutMs);
   try {
-    for await (const line of lines) {
-      const match = pattern.exec(line);
-      if (match) return match;
+    for await (const line of reader) {
+      lines.push(line);
+      if (isLast(line)) return lines;
     }
   } finally {
     clearTimeout(timer);
-    lines.close();
+    reader.close();
   }
-  throw new Error(`the process exited before printing ${String(pattern)}`);
+  assert.fail(`no ${what} within ${timeoutMs} ms, after ${lines.length} lines`);
 }
 
-/** Reads the rest of a stream that was left unread until now. */
-async function drain(child: ChildProcess): Promise<string> {
-  let text = '';
-  child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr!.resume();
-  await once(child.stderr!, 'end');
-  return text;
+/** The first stdout line matching `pattern`, as its match; stderr is left unread on purpose. */
+async function lineMatching(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  const lines = await linesUntil(
+    child.stdout!,
+    (line) => pattern.test(line),
+    String(pattern),
+    30_000,
+  );
+  return pattern.exec(lines.at(-1)!)!;
+}
+
+const REPORT = 'log lines dropped: stderr was not taking them';
+
+/**
+ * Reads the stderr that was left unread until now until the logger's report of dropped lines
+ * arrives. Waiting for that line, rather than for a fixed time, is what makes the test
+ * independent of how fast a loaded machine empties a 4 MB buffer through a pipe.
+ */
+async function readUntilReport(child: ChildProcess): Promise<string[]> {
+  const isReport = (line: string) =>
+    line !== '' && (JSON.parse(line) as { msg?: unknown }).msg === REPORT;
+  const lines = await linesUntil(child.stderr!, isReport, 'report of dropped lines', 60_000);
+  return lines.filter((line) => line !== '');
 }
 
 describe('log output when stderr is not read', () => {
@@ -63,7 +86,7 @@ describe('log output when stderr is not read', () => {
 
   it('keeps a logger’s buffer bounded, drops and counts, and reports the count later', async (t) => {
     // Writes 400,000 distinct 250-byte lines (about 100 MB) as fast as it can, in slices, so
-    // the asynchronous destination gets its chances to write; then waits for stdin to close.
+    // the asynchronous destination gets its chances to write; then exits when stdin closes.
     const script = `
       import { createLogger, logLinesDropped } from './src/log.ts';
       const logger = createLogger('info');
@@ -76,7 +99,7 @@ describe('log output when stderr is not read', () => {
         const grown = (process.memoryUsage().rss - start) / 1048576;
         process.stdout.write('grown ' + grown.toFixed(1) + ' dropped ' + logLinesDropped(logger) + '\\n');
         process.stdin.resume();
-        process.stdin.on('end', () => setTimeout(() => process.exit(0), 500));
+        process.stdin.on('end', () => process.exit(0));
       };
       slice();
     `;
@@ -87,26 +110,18 @@ describe('log output when stderr is not read', () => {
     );
     children.push(child);
     child.stderr!.pause();
-    const [, grown, droppedSoFar] = (await lineMatching(child, /^grown (\S+) dropped (\d+)$/))!;
+    const [, grown, droppedSoFar] = await lineMatching(child, /^grown (\S+) dropped (\d+)$/);
     t.diagnostic(`RSS grew by ${grown} MB while writing 400,000 lines to an unread stderr`);
     assert.ok(Number(grown) < GROWTH_LIMIT_MB, `RSS grew by ${grown} MB`);
 
+    const lines = await readUntilReport(child);
     const exited = once(child, 'exit');
-    const stderr = drain(child);
     child.stdin!.end();
-    const lines = (await stderr).split('\n').filter((line) => line !== '');
     await exited;
-    const report = lines
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .find((entry) => entry.msg === 'log lines dropped: stderr was not taking them');
-    assert.ok(report, 'a line reports the dropped lines');
+    const report = JSON.parse(lines.at(-1)!) as { droppedLines: number };
     assert.equal(report.droppedLines, Number(droppedSoFar), 'the count the logger kept');
     const written = lines.length - 1;
-    assert.equal(
-      written + (report.droppedLines as number),
-      400_000,
-      'every line written or counted',
-    );
+    assert.equal(written + report.droppedLines, 400_000, 'every line written or counted');
     assert.ok(written > 1000, `${written} lines written`);
     t.diagnostic(`${written} lines written, ${String(report.droppedLines)} dropped and reported`);
   });
@@ -150,7 +165,7 @@ describe('log output when stderr is not read', () => {
       );
       children.push(child);
       child.stderr!.pause();
-      const [, port] = (await lineMatching(child, /^sidecast listening on ws:\/\/[^:]+:(\d+)\//))!;
+      const [, port] = await lineMatching(child, /^sidecast listening on ws:\/\/[^:]+:(\d+)\//);
       const dropped = 'sidecast_events_dropped_total{reason="invalid_event"}';
       let sent = 0;
       /** Sends `count` invalid events in batches, each handled before the next is sent. */

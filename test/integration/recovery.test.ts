@@ -12,6 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { startSidecast, type Sidecast } from '../../src/app.js';
 import { liveClient, type TestClient } from '../support/client.js';
+import {
+  recoveryAuthenticator,
+  resumeWithMissedEvents,
+  type RecoveryBus,
+} from '../support/recovery.js';
 import { event, principal, serveOptions, tableAuthenticator } from '../support/server.js';
 import { connectV1, eventsOf, welcomeOf } from '../support/v1.js';
 
@@ -26,10 +31,7 @@ describe('protocol v1 recovery over Redis Streams', () => {
   function start(): Promise<Sidecast> {
     return startSidecast({
       options: serveOptions(['--bus', 'redis-streams', '--redis', REDIS_URL, '--stream', STREAM]),
-      authenticator: tableAuthenticator({
-        'token-root': principal('1', [2, 3]),
-        'token-books': principal('2', [2]),
-      }),
+      authenticator: recoveryAuthenticator(),
     });
   }
 
@@ -45,6 +47,7 @@ describe('protocol v1 recovery over Redis Streams', () => {
     clients.push(client);
     return client;
   }
+  const bus: RecoveryBus = { publish: xadd, connect: v1 };
 
   before(async () => {
     redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -72,30 +75,7 @@ describe('protocol v1 recovery over Redis Streams', () => {
     const [received] = await eventsOf(first, 1);
     assert.deepEqual(received, { offset: seenId, payload: seen });
     first.ws.close();
-
-    // Server b is known to have read the missed events once its watcher has them.
-    const watcher = await v1(b, { token: 'token-root' });
-    await welcomeOf(watcher);
-    const missed = [event(2, { n: 1 }), event(3, { n: 'not allowed' }), event(2, { n: 2 })];
-    const ids: string[] = [];
-    for (const payload of missed) ids.push(await xadd(payload));
-    await eventsOf(watcher, missed.length);
-
-    const back = await v1(b, {
-      token: 'token-books',
-      since: { epoch: welcome.epoch, offset: seenId },
-    });
-    const resumed = await welcomeOf(back);
-    assert.equal(resumed.recovered, true);
-    assert.equal(resumed.replayed, 2);
-    assert.equal(resumed.epoch, welcome.epoch, 'one history, whichever server');
-    const live = event(2, { n: 'live' });
-    const liveId = await xadd(live);
-    assert.deepEqual(await eventsOf(back, 3), [
-      { offset: ids[0], payload: missed[0] },
-      { offset: ids[2], payload: missed[2] },
-      { offset: liveId, payload: live },
-    ]);
+    await resumeWithMissedEvents(bus, b, { epoch: welcome.epoch, offset: seenId });
   });
 
   it('answers a position from another history with recovered false, then goes live', async () => {

@@ -121,6 +121,22 @@ void describe('sidecast serve start-up errors', () => {
     assert.match(line, /ECONNREFUSED|connection refused/i);
   });
 
+  for (const [bus, flag, scheme, where] of [
+    ['nats', '--nats', 'nats', 'NATS at'],
+    ['nats-jetstream', '--nats', 'nats', 'NATS at'],
+    ['redis-cluster', '--redis-cluster', 'redis', 'Redis Cluster at'],
+  ] as const) {
+    void test(`unreachable ${bus} bus (closed port)`, async () => {
+      const url = `${scheme}://user:${REDIS_PASSWORD}@127.0.0.1:${port}`;
+      const vars = processEnv({ ...site.env, SIDECAST_BUS: bus });
+      const line = failureLine(await serve([flag, url], vars), 1, [REDIS_PASSWORD]);
+      assert.ok(
+        line.startsWith(`sidecast: cannot reach ${where} ${scheme}://user:***@127.0.0.1:${port}: `),
+        line,
+      );
+    });
+  }
+
   void test('a database without Django tables: empty SQLite file', async () => {
     const file = join(dir, 'empty.sqlite3');
     await writeFile(file, '');

@@ -35,6 +35,29 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
+/** A Django user's credentials, as typed into a login form. */
+export interface DjangoLogin {
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * Logs the page into a Django site through the admin's login form, as a person would, and waits
+ * for the redirect to `next` (a path): from then on the page's browser context holds the session
+ * cookie.
+ */
+export async function logIntoDjangoAdmin(
+  page: Page,
+  djangoUrl: string,
+  next: string,
+  { username, password }: DjangoLogin,
+): Promise<void> {
+  await page.goto(`${djangoUrl}/admin/login/?next=${next}`);
+  await page.fill('#id_username', username);
+  await page.fill('#id_password', password);
+  await Promise.all([page.waitForURL(`${djangoUrl}${next}`), page.click('input[type="submit"]')]);
+}
+
 /** Makes page errors and console errors fail loudly instead of vanishing inside the browser. */
 export function collectPageErrors(page: Page): string[] {
   const errors: string[] = [];

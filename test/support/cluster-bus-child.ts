@@ -1,6 +1,7 @@
 /**
  * A stand-in worker for the cluster bus tests, forked with an IPC channel: the test process
- * plays the primary. Commands arrive as { publish: PAYLOAD }; what happens is printed on stdout,
+ * plays the primary. Commands arrive as { publish: PAYLOAD } or { control: MESSAGE }; what
+ * happens is printed on stdout,
  * one JSON object per line, so it is seen even after the channel has gone.
  */
 import { createClusterMemoryBus } from '../../src/bus/cluster-bus.js';
@@ -25,9 +26,14 @@ function publish(payload: string): Promise<void> {
 }
 
 await bus.start((payload) => report({ delivered: payload }));
+await bus.control.start((message) => report({ controlled: message }));
 process.on('message', (message: unknown) => {
-  if (typeof message === 'object' && message !== null && 'publish' in message)
-    void publish(String(message.publish));
+  if (typeof message !== 'object' || message === null) return;
+  if ('publish' in message) void publish(String(message.publish));
+  if ('control' in message) {
+    const text = String(message.control);
+    void bus.control.publish(text).then(() => report({ sent: text }));
+  }
 });
 // Once the primary has gone, one more publish, then the end.
 process.on('disconnect', () => {

@@ -1,13 +1,15 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { spawnTracked } from './children.js';
+import { freePort } from './ports.js';
+import { buildVenv } from './python-venv.js';
 
 /**
  * A real Django project for integration tests: examples/django installed with pip into a
@@ -20,11 +22,6 @@ export const DJANGO_PROJECT_DIR = join(REPO_ROOT, 'examples', 'django');
 const VENV_DIR = join(DJANGO_PROJECT_DIR, '.venv');
 const REQUIREMENTS = join(DJANGO_PROJECT_DIR, 'requirements.txt');
 const DRIVER_SCRIPT = join(REPO_ROOT, 'test', 'support', 'django-driver.py');
-const HASH_FILE = join(VENV_DIR, 'requirements.sha256');
-/** Beside the venv, not inside it: `venv --clear` empties the venv directory. */
-const LOCK_DIR = join(DJANGO_PROJECT_DIR, '.venv-install.lock');
-/** A lock older than this was left by a killed run; installs take well under a minute. */
-const STALE_LOCK_MS = 10 * 60_000;
 
 const PG_ADMIN = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' };
 const MYSQL_ADMIN = { host: '127.0.0.1', port: 3306, user: 'root' };
@@ -32,84 +29,31 @@ const MYSQL_ADMIN = { host: '127.0.0.1', port: 3306, user: 'root' };
 export type DjangoDialect = 'postgres' | 'mysql' | 'sqlite';
 export type DjangoUserModel = 'auth.User' | 'accounts_uuid.UuidUser' | 'accounts_big.BigUser';
 
-function venvPython(): string {
-  return process.platform === 'win32'
-    ? join(VENV_DIR, 'Scripts', 'python.exe')
-    : join(VENV_DIR, 'bin', 'python');
-}
+/** The Django package the example project installs (requirements.txt names its folder). */
+const PACKAGE_DIR = join(REPO_ROOT, 'django-sidecast');
 
-function run(command: string, args: string[]): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: DJANGO_PROJECT_DIR, stdio: 'pipe' });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolvePromise();
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${output}`));
-    });
+/** The venv is rebuilt when requirements.txt or the package it installs changes. */
+function buildDjangoVenv(): Promise<string> {
+  return buildVenv({
+    dir: VENV_DIR,
+    cwd: DJANGO_PROJECT_DIR,
+    requirements: REQUIREMENTS,
+    inputs: [
+      join(PACKAGE_DIR, 'pyproject.toml'),
+      join(PACKAGE_DIR, 'README.md'),
+      join(PACKAGE_DIR, 'src'),
+    ],
   });
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function venvIsCurrent(wanted: string): Promise<boolean> {
-  const recorded = await readFile(HASH_FILE, 'utf8').catch(() => '');
-  return recorded === wanted && (await exists(venvPython()));
-}
-
-/** mkdir is atomic, so it serializes installs across the test files node:test runs in parallel. */
-async function withInstallLock(work: () => Promise<void>): Promise<void> {
-  for (;;) {
-    try {
-      await mkdir(LOCK_DIR);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const lock = await stat(LOCK_DIR).catch(() => undefined);
-      if (lock && Date.now() - lock.mtimeMs > STALE_LOCK_MS)
-        await rm(LOCK_DIR, { force: true, recursive: true });
-      else await sleep(500);
-    }
-  }
-  try {
-    await work();
-  } finally {
-    await rm(LOCK_DIR, { force: true, recursive: true });
-  }
-}
-
-async function buildVenv(): Promise<string> {
-  const wanted = createHash('sha256')
-    .update(await readFile(REQUIREMENTS))
-    .digest('hex');
-  if (await venvIsCurrent(wanted)) return venvPython();
-  await withInstallLock(async () => {
-    if (await venvIsCurrent(wanted)) return; // built by another test file meanwhile
-    // A venv whose python is gone (the base interpreter moved) cannot be repaired in place.
-    const clear = (await exists(venvPython())) ? [] : ['--clear'];
-    await run(process.env.SIDECAST_PYTHON ?? 'python3', ['-m', 'venv', ...clear, VENV_DIR]);
-    const pip = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q'];
-    await run(venvPython(), [...pip, '-r', REQUIREMENTS]);
-    await writeFile(HASH_FILE, wanted);
-  });
-  return venvPython();
 }
 
 let venv: Promise<string> | undefined;
 
 /**
- * Creates examples/django/.venv and installs requirements.txt into it, unless the hash of
- * requirements.txt recorded in the venv says that was already done. Returns the venv's python.
+ * Creates examples/django/.venv and installs requirements.txt into it (django-sidecast among
+ * them), unless the hash recorded in the venv says that was already done. Returns its python.
  */
 export function ensureDjangoVenv(): Promise<string> {
-  venv ??= buildVenv().catch((error: unknown) => {
+  venv ??= buildDjangoVenv().catch((error: unknown) => {
     venv = undefined; // let a later call retry, e.g. once the network is back
     throw error;
   });
@@ -142,7 +86,10 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-/** Form fields as a browser would post them: true is a ticked box, arrays are multi-selects. */
+/**
+ * Form fields as a browser would post them: true is a ticked box, false (or null) an unticked one
+ * (the field is left out), arrays are multi-selects.
+ */
 export type AdminFormData = Record<string, string | number | boolean | null | (string | number)[]>;
 
 export interface AdminActor {
@@ -248,6 +195,13 @@ export class DjangoDriver {
     return this.call('adminChange', options);
   }
 
+  /** Adds an author, then a book of theirs, through the admin: two events, author first. */
+  async adminAddBook(book: { title: string; author: string; year: number }): Promise<string> {
+    const author = await this.adminAdd({ model: 'catalog.author', data: { name: book.author } });
+    const data = { title: book.title, author, year: book.year };
+    return this.adminAdd({ model: 'catalog.book', data });
+  }
+
   /** Confirms the admin delete page of one object. */
   adminDelete(options: { model: string; pk: string | number } & AdminActor): Promise<string> {
     return this.call('adminDelete', options);
@@ -258,6 +212,13 @@ export class DjangoDriver {
     options: { model: string; pks: (string | number)[] } & AdminActor,
   ): Promise<number> {
     return this.call('adminDeleteSelected', options);
+  }
+
+  /** Posts the admin "Change password" form of the user whose primary key is `pk`. */
+  adminPasswordChange(
+    options: { pk: string | number; password: string } & AdminActor,
+  ): Promise<string> {
+    return this.call('adminPasswordChange', options);
   }
 
   setPassword(options: { username: string; password: string }): Promise<void> {
@@ -419,6 +380,8 @@ export async function createDjangoSite(options: DjangoSiteOptions): Promise<Djan
     SIDECAST_REDIS: redisUrl,
     SIDECAST_CHANNEL: channel,
   };
+  // Control messages of one site's users must not reach another test's servers.
+  env.SIDECAST_CONTROL_CHANNEL ??= `sidecast-test-control-${uniqueSuffix()}`;
   const inherited = Object.entries(process.env).filter(([key]) => !SETTING_NAMES.test(key));
   const driver = new DjangoDriver(python, {
     ...Object.fromEntries(inherited),
@@ -447,4 +410,36 @@ export async function createDjangoSite(options: DjangoSiteOptions): Promise<Djan
       return closing;
     },
   };
+}
+
+/** `manage.py runserver` with the site's settings, resolved once it answers HTTP. */
+export async function runserver(
+  site: DjangoSite,
+  sidecastUrl: string,
+  port?: number,
+): Promise<{ url: string; child: ChildProcess }> {
+  const python = await ensureDjangoVenv();
+  port ??= await freePort();
+  const inherited = Object.entries(process.env).filter(([key]) => !SETTING_NAMES.test(key));
+  const child = spawnTracked(
+    python,
+    ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'],
+    {
+      cwd: DJANGO_PROJECT_DIR,
+      env: { ...Object.fromEntries(inherited), ...site.env, SIDECAST_URL: sidecastUrl },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`runserver exited:\n${stderr}`);
+    const answer = await fetch(`${url}/admin/login/`).catch(() => undefined);
+    if (answer?.ok) break;
+    if (Date.now() > deadline) throw new Error(`runserver did not answer:\n${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { url, child };
 }

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { SERVE_OPTIONS, startSidecast, type Sidecast } from '../../src/app.js';
 import { loadDjangoSettings, parseArgs } from '../../src/config.js';
+import type { Logger } from '../../src/log.js';
 import { spawnTracked } from './children.js';
 import type { DjangoSite } from './django.js';
 import { waitFor } from './wait.js';
@@ -19,16 +20,25 @@ import { waitFor } from './wait.js';
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(REPO_ROOT, 'bin', 'sidecast.js');
 
-/** Starts sidecast in this process against the site's database, Redis and channel. */
+/**
+ * Starts sidecast in this process against the site's database, Redis and channel; it logs
+ * nothing unless given a `logger` (test/support/observe.ts captureLogs).
+ */
 export function startSiteServer(
   site: DjangoSite,
   flags: readonly string[] = [],
+  logger?: Logger,
 ): Promise<Sidecast> {
   const argv = ['--port', '0', '--django-db', site.dbUrl, '--redis', site.redisUrl];
-  argv.push('--channel', site.channel, '--log-level', 'silent', ...flags);
+  argv.push('--channel', site.channel, '--log-level', 'silent');
+  // The channel the site's signals send control messages on, unless the test names another.
+  if (!flags.includes('--control-channel'))
+    argv.push('--control-channel', site.env.SIDECAST_CONTROL_CHANNEL!);
+  argv.push(...flags);
   return startSidecast({
     options: parseArgs(SERVE_OPTIONS, argv, {}).options,
     django: loadDjangoSettings(site.env),
+    ...(logger ? { logger } : {}),
   });
 }
 

@@ -50,3 +50,23 @@ export async function metricReaches(
     await new Promise((wake) => setTimeout(wake, 100));
   }
 }
+
+interface CounterLike {
+  get(): Promise<{ values: { value: number; labels: Partial<Record<string, string | number>> }[] }>;
+}
+
+/**
+ * A counter of a server in this process (`app.metrics.…`), read at once rather than through
+ * /metrics and its collection up to a second old, summed over the samples matching `labels`.
+ */
+export async function counted(
+  counter: CounterLike,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const { values } = await counter.get();
+  return values
+    .filter((sample) =>
+      Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+    )
+    .reduce((sum, sample) => sum + sample.value, 0);
+}

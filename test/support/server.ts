@@ -1,6 +1,6 @@
 import { parseArgs } from '../../src/config.js';
 import { SERVE_OPTIONS, startSidecast, type Sidecast, type StartOptions } from '../../src/app.js';
-import type { Authenticator, Principal } from '../../src/auth/authenticator.js';
+import type { Authenticator, Principal, UserState } from '../../src/auth/authenticator.js';
 import { authFailed } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 
@@ -28,6 +28,57 @@ export function tableAuthenticator(
       const principal = table.get(token);
       if (!principal) throw authFailed('unknown test token');
       return principal;
+    },
+    async check() {},
+    async close() {},
+  };
+}
+
+/** A user of directoryAuthenticator, as the database would hold them now. */
+export interface TableUser {
+  contentTypeIds: number[];
+  isActive: boolean;
+  /** Stands for the password: tokens accepted under another one are revoked. */
+  stamp: string;
+}
+
+/**
+ * tableAuthenticator with a directory: users live in `users` (edit them to change the "database"),
+ * tokens name them, and re-checks read them again, each call recorded in `userReads`.
+ */
+export function directoryAuthenticator(
+  tokens: Record<string, string>,
+  users: Record<string, TableUser>,
+): Authenticator & { userReads: string[][] } {
+  const userReads: string[][] = [];
+  return {
+    userReads,
+    async authenticate({ token }) {
+      const userId = tokens[token];
+      const user = userId === undefined ? undefined : users[userId];
+      if (userId === undefined || !user?.isActive) throw authFailed('unknown test token');
+      const contentTypeIds = new Set(user.contentTypeIds);
+      return { userId, username: userId, contentTypeIds, credentialStamp: user.stamp };
+    },
+    directory: {
+      batchSize: 100,
+      async readUsers(ids) {
+        userReads.push([...ids]);
+        const states = new Map<string, UserState>();
+        for (const id of ids) {
+          const user = users[id];
+          if (!user) continue;
+          const { isActive, stamp, contentTypeIds } = user;
+          states.set(id, {
+            isActive,
+            credentialStamps: new Set([stamp]),
+            contentTypeIds: new Set(contentTypeIds),
+          });
+        }
+        return states;
+      },
+      groupMembers: async () => [],
+      forget: () => undefined,
     },
     async check() {},
     async close() {},

@@ -16,16 +16,23 @@ import { OPTIONS, parseArgs } from '../../src/config.js';
 
 describe('the bus driver registry', () => {
   it('offers every driver to --bus, and nothing else', () => {
-    assert.deepEqual(BUS_KINDS, ['redis', 'redis-streams', 'memory']);
+    assert.deepEqual(BUS_KINDS, [
+      'redis',
+      'redis-streams',
+      'nats',
+      'nats-jetstream',
+      'redis-cluster',
+      'memory',
+    ]);
     for (const kind of BUS_KINDS)
       assert.equal(parseArgs(['bus'], ['--bus', kind], {}).options.bus, kind);
     assert.throws(
       () => parseArgs(['bus'], ['--bus', 'kafka'], {}),
-      /--bus: expected one of redis, redis-streams, memory, got "kafka"/,
+      /--bus: expected one of redis, redis-streams, nats, nats-jetstream, redis-cluster, memory, got "kafka"/,
     );
     assert.equal(
       OPTIONS.bus.description,
-      'Event bus: redis (shared by every instance), redis-streams (shared by every instance, with history for reconnecting clients) or memory (this process only).',
+      'Event bus: redis (shared by every instance), redis-streams (shared by every instance, with history for reconnecting clients), nats (a NATS cluster, each instance receiving only the content types its clients may see), nats-jetstream (a NATS cluster with a JetStream stream, with history for reconnecting clients), redis-cluster (a Redis Cluster, sharded pub/sub, each instance receiving only the content types its clients may see) or memory (this process only).',
     );
   });
 
@@ -35,9 +42,15 @@ describe('the bus driver registry', () => {
       'bus',
       'redis',
       'channel',
+      'control-channel',
       'stream',
       'history-max-entries',
       'history-max-age',
+      'nats',
+      'nats-subject-prefix',
+      'nats-stream',
+      'nats-stream-replicas',
+      'redis-cluster',
     ]);
     for (const name of BUS_OPTIONS) {
       assert.ok(name in OPTIONS, name);
@@ -52,9 +65,15 @@ describe('the bus driver registry', () => {
         bus: driver.kind,
         redis: 'redis://127.0.0.1:1/0',
         channel: 'x',
+        controlChannel: 'x:control',
         stream: 'x',
         historyMaxEntries: 10,
         historyMaxAge: 60,
+        nats: 'nats://127.0.0.1:1',
+        natsSubjectPrefix: 'x',
+        natsStream: 'X',
+        natsStreamReplicas: 1,
+        redisCluster: 'redis://127.0.0.1:1',
       });
       assert.equal(bus.kind, driver.kind);
       await bus.close();

@@ -72,12 +72,28 @@ describe('router', () => {
     assert.ok(!visited.includes(35));
   });
 
-  it('agrees with a plain map of sets under any sequence of adds and removes', () => {
+  it('updates a connection in place: kept content types stay, others come and go', () => {
+    const router = createRouter<string>();
+    router.add('a', [1, 2]);
+    router.add('b', [2, 3]);
+    assert.equal(router.update('a', new Set([2, 4])), true);
+    assert.deepEqual(recipients(router, 1), [], 'an emptied content type is gone');
+    assert.deepEqual(recipients(router, 2).sort(), ['a', 'b']);
+    assert.deepEqual(recipients(router, 4), ['a']);
+    assert.equal(router.update('a', new Set([4, 2])), false, 'the same set changes nothing');
+    assert.equal(router.update('z', new Set([1])), false, 'unregistered: nothing to change');
+    assert.deepEqual(recipients(router, 1), []);
+    assert.equal(router.connectionCount, 2);
+    router.remove('a');
+    router.add('c', []);
+    assert.deepEqual(recipients(router, 4), [], 'the slot reused by c inherits nothing');
+  });
+
+  it('agrees with a plain map of sets under any sequence of adds, updates and removes', () => {
+    const ids = fc.uniqueArray(fc.integer({ min: 1, max: 8 }), { maxLength: 8 });
     const operation = fc.oneof(
-      fc.record({
-        add: fc.integer({ min: 0, max: 99 }),
-        ids: fc.uniqueArray(fc.integer({ min: 1, max: 8 }), { maxLength: 8 }),
-      }),
+      fc.record({ add: fc.integer({ min: 0, max: 99 }), ids }),
+      fc.record({ update: fc.integer({ min: 0, max: 99 }), ids }),
       fc.record({ remove: fc.integer({ min: 0, max: 99 }) }),
     );
     fc.assert(
@@ -89,6 +105,14 @@ describe('router', () => {
             if (model.has(op.add)) continue; // a connection registers once
             router.add(op.add, op.ids);
             model.set(op.add, new Set(op.ids));
+          } else if ('update' in op) {
+            const before = model.get(op.update);
+            const after = new Set(op.ids);
+            const changed =
+              before !== undefined &&
+              (before.size !== after.size || [...after].some((id) => !before.has(id)));
+            assert.equal(router.update(op.update, after), changed);
+            if (before !== undefined) model.set(op.update, after);
           } else {
             router.remove(op.remove);
             model.delete(op.remove);

@@ -54,19 +54,27 @@ describe('protocol v1 first message', () => {
       });
   });
 
-  it('refuses what is not an object with a string token', () => {
+  it('refuses what is not an object, or a token that is not a string', () => {
     for (const text of [
       '',
       't',
       '"t"',
       '[]',
       'null',
-      '{}',
+      '{"token": null}',
       '{"token": 1}',
       '{"token": {}}',
       '{"token": "t"',
     ])
       assert.equal(readV1FirstMessage(text), undefined, text);
+  });
+
+  it('reads no token as the empty one, for a client its session cookie authenticates', () => {
+    assert.deepEqual(readV1FirstMessage('{}'), { token: '' });
+    assert.deepEqual(readV1FirstMessage('{"since": {"epoch": "e", "offset": "1"}}'), {
+      token: '',
+      since: { epoch: 'e', offset: '1' },
+    });
   });
 });
 

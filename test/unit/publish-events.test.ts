@@ -80,7 +80,17 @@ describe('publishEvents', () => {
   });
 
   // The redis-streams driver's options, which createBus takes whichever bus it makes.
-  const STREAM_OPTIONS = { stream: 'events', historyMaxEntries: 10, historyMaxAge: 60 };
+  const STREAM_OPTIONS = {
+    stream: 'events',
+    controlChannel: 'sidecast:control',
+    historyMaxEntries: 10,
+    historyMaxAge: 60,
+    nats: 'nats://127.0.0.1:1',
+    natsSubjectPrefix: 'sidecast',
+    natsStream: 'SIDECAST',
+    natsStreamReplicas: 1,
+    redisCluster: 'redis://127.0.0.1:1',
+  };
 
   it('names each driver as its describe() does', () => {
     const redis = createBus({

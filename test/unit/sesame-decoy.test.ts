@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { findTokenUser, type TokenUserCheck } from '../../src/auth/sesame/authenticator.js';
+import { checkTokenUser, type TokenUserCheck } from '../../src/auth/sesame/authenticator.js';
 import { createTokenCodec, type TokenCodec } from '../../src/auth/sesame/codec.js';
 import { selectPacker } from '../../src/auth/sesame/packers.js';
 import { decoyUser, revocationKey, type SesameUser } from '../../src/auth/sesame/revocation.js';
@@ -72,7 +72,7 @@ describe('refusing a token for an unknown or inactive user', () => {
     inactive = site.users.get('inactive')!;
     const db = await openDjangoDb(`sqlite://${file}`);
     store = createDjangoStore(db, await resolveUserModel(db, django), django);
-    check = { store, codec: recording, scope: '', decoy };
+    check = { codec: recording, scope: '', decoy };
   });
   after(async () => {
     await store?.close();
@@ -81,18 +81,21 @@ describe('refusing a token for an unknown or inactive user', () => {
 
   const asStored = (): SesameUser => ({ password: PASSWORD, email: '', lastLogin: null });
 
-  /** The signature checks findTokenUser made for one token, and how it ended. */
+  /** The signature checks checkTokenUser made for one token, and how it ended. */
   async function attempt(pk: number, signedFor: SesameUser) {
     const decoded = codec.decode(codec.create(BigInt(pk), signedFor, '', NOW), NOW);
     assert.ok(decoded.ok);
     calls.length = 0;
-    const outcome = await findTokenUser(check, decoded).then(
-      (user) => ({ user: user.username, detail: '' }),
-      (error: unknown) => {
-        assert.ok(isSidecastError(error, 'AUTH_FAILED'), String(error));
-        return { user: null, detail: error.message };
-      },
-    );
+    const found = await store.findUser(decoded.pk);
+    const outcome = await Promise.resolve()
+      .then(() => checkTokenUser(check, decoded, found))
+      .then(
+        (user) => ({ user: user.username, detail: '' }),
+        (error: unknown) => {
+          assert.ok(isSidecastError(error, 'AUTH_FAILED'), String(error));
+          return { user: null, detail: error.message };
+        },
+      );
     return { outcome, checks: [...calls] };
   }
 

@@ -14,12 +14,14 @@ import {
 const TO_PRIMARY: ToPrimary[] = [
   { kind: MessageKind.Listening, url: 'ws://127.0.0.1:8888/' },
   { kind: MessageKind.Failed, text: 'sidecast: cannot reach Redis', exitCode: 1 },
-  { kind: MessageKind.Publish, id: 3, payload: '{"content_type_id": 1}' },
+  { kind: MessageKind.Publish, id: 3, topic: 'events', payload: '{"content_type_id": 1}' },
+  { kind: MessageKind.Publish, id: 5, topic: 'control', payload: '{"type": "all"}' },
   { kind: MessageKind.Scrape, id: 4 },
 ];
 const TO_WORKER: ToWorker[] = [
   { kind: MessageKind.Stop },
-  { kind: MessageKind.Event, payload: '{"content_type_id": 1}' },
+  { kind: MessageKind.Event, topic: 'events', payload: '{"content_type_id": 1}' },
+  { kind: MessageKind.Event, topic: 'control', payload: '{"type": "all"}' },
   { kind: MessageKind.Ack, id: 3 },
   { kind: MessageKind.Metrics, id: 4, text: '# HELP ...' },
   { kind: MessageKind.Metrics, id: 4, error: 'timed out' },

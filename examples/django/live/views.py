@@ -1,15 +1,16 @@
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
-from sesame.utils import get_token
+from django_sidecast.conf import sidecast_settings
 
 
 @login_required
 def index(request):
-    # A new token on every page load: it only has to survive until the
-    # WebSocket connection is open (SESAME_MAX_AGE, 30 seconds by default).
-    context = {
-        "sidecast_token": get_token(request.user),
-        "sidecast_url": settings.SIDECAST_URL,
-    }
-    return render(request, "live/index.html", context)
+    # The template's two sidecast tags render the first token and connect the client.
+    return render(request, "live/index.html")
+
+
+def session(request):
+    # No token and no login_required: the browser's session cookie goes with the WebSocket
+    # upgrade and sidecast (--auth session) reads it. Logged out, the page still loads and
+    # its connection is refused.
+    return render(request, "live/session.html", {"sidecast_url": sidecast_settings().url})

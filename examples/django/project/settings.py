@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "catalog",
     "live",
+    "django_sidecast",
 ]
 if USER_APP in OPTIONAL_USER_APPS:
     INSTALLED_APPS.append(USER_APP)
@@ -147,15 +148,15 @@ USE_TZ = env_bool("USE_TZ", True)
 
 STATIC_URL = "static/"
 
-# The browser client, sidecast/client, as built by `npm install` (or `npm run build`) at the
-# repository root; the live page loads it as {% static 'sidecast/index.js' %}.
-STATICFILES_DIRS = [("sidecast", BASE_DIR.parent.parent / "dist" / "client")]
+# The browser client comes with django_sidecast, as static/sidecast/index.js.
 
 # Authentication with django-sesame (as in the websockets Django guide) -----------
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "sesame.backends.ModelBackend",
+    # A permission by rule, which only Django can compute (sidecast --permissions-url).
+    "live.backends.LibrarianBackend",
 ]
 
 # Tokens live 30 seconds unless SESAME_MAX_AGE says otherwise ("None" disables
@@ -180,6 +181,31 @@ if os.environ.get("SESAME_SIGNATURE_SIZE", "").strip():
 if os.environ.get("SESAME_TOKENS", "").strip():
     SESAME_TOKENS = env_list("SESAME_TOKENS", [])
 
+# Sessions (sidecast --auth session reads them) ---------------------------------------
+
+# The engines sidecast can read: db (the default), cached_db and signed_cookies.
+SESSION_ENGINE = os.environ.get("SESSION_ENGINE", "django.contrib.sessions.backends.db")
+SESSION_COOKIE_NAME = os.environ.get("SESSION_COOKIE_NAME", "sessionid")
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(60 * 60 * 24 * 7 * 2)))
+
+# Access tokens of djangorestframework-simplejwt (sidecast --auth simplejwt) -------------
+
+_SIMPLE_JWT_TEXT = ("ALGORITHM", "SIGNING_KEY", "VERIFYING_KEY", "ISSUER", "USER_ID_CLAIM",
+                    "USER_ID_FIELD", "TOKEN_TYPE_CLAIM", "JTI_CLAIM", "REVOKE_TOKEN_CLAIM")
+SIMPLE_JWT = {
+    name: os.environ[f"SIMPLE_JWT_{name}"]
+    for name in _SIMPLE_JWT_TEXT
+    if os.environ.get(f"SIMPLE_JWT_{name}", "").strip()
+}
+if os.environ.get("SIMPLE_JWT_AUDIENCE", "").strip():
+    SIMPLE_JWT["AUDIENCE"] = env_list("SIMPLE_JWT_AUDIENCE", [])
+    if len(SIMPLE_JWT["AUDIENCE"]) == 1 and not os.environ["SIMPLE_JWT_AUDIENCE"].startswith("["):
+        SIMPLE_JWT["AUDIENCE"] = SIMPLE_JWT["AUDIENCE"][0]
+if os.environ.get("SIMPLE_JWT_LEEWAY", "").strip():
+    SIMPLE_JWT["LEEWAY"] = float(os.environ["SIMPLE_JWT_LEEWAY"])
+if os.environ.get("SIMPLE_JWT_CHECK_REVOKE_TOKEN", "").strip():
+    SIMPLE_JWT["CHECK_REVOKE_TOKEN"] = env_bool("SIMPLE_JWT_CHECK_REVOKE_TOKEN", False)
+
 # Event bus: django-redis as the default cache, as in the guide ---------------------
 
 CACHES = {
@@ -189,9 +215,20 @@ CACHES = {
     },
 }
 
-# Pub/sub channels are global to a Redis server (the /1 above does not separate
-# them), so tests pick a unique channel per run.
-SIDECAST_CHANNEL = os.environ.get("SIDECAST_CHANNEL", "events")
+# What sidecast sends to live/sidecast_proxy.py's endpoints (SIDECAST_PROXY_SECRET on both sides).
+SIDECAST_PROXY_SECRET = os.environ.get("SIDECAST_PROXY_SECRET", "")
 
-# Where the browser finds sidecast; rendered into the /live/ page.
-SIDECAST_URL = os.environ.get("SIDECAST_URL", "ws://127.0.0.1:8888/")
+# django-sidecast: where events and control messages go, and where the browser finds sidecast.
+# Pub/sub channels are global to a Redis server (the /1 above does not separate them), so tests
+# pick a unique channel per run.
+SIDECAST = {
+    "REDIS_URL": CACHES["default"]["LOCATION"],
+    "CHANNEL": os.environ.get("SIDECAST_CHANNEL", "events"),
+    "CONTROL_CHANNEL": os.environ.get("SIDECAST_CONTROL_CHANNEL", "sidecast:control"),
+    "URL": os.environ.get("SIDECAST_URL", "ws://127.0.0.1:8888/"),
+    # The guide's events: one per admin action, {model, object, message, timestamp, user,
+    # content_type_id, object_id}.
+    "ADMIN_EVENTS": True,
+}
+if os.environ.get("SIDECAST_ALLOWED_ORIGINS", "").strip():
+    SIDECAST["ALLOWED_ORIGINS"] = env_list("SIDECAST_ALLOWED_ORIGINS", [])

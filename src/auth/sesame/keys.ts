@@ -2,6 +2,7 @@
  * BLAKE2b key derivation and signing for django-sesame v2 tokens (spec A.2, A.6).
  */
 import { blake2b } from '@noble/hashes/blake2.js';
+import { verificationSecrets } from '../../django/signing.js';
 import { SidecastError } from '../../errors.js';
 import type { DjangoSesameSettings, SesameSettings } from './settings.js';
 
@@ -51,7 +52,7 @@ export function deriveVerificationKeys(
   django: DjangoSesameSettings,
   derivation: KeyDerivation = 'current',
 ): Uint8Array[] {
-  return [django.secretKey, ...django.secretKeyFallbacks].map((secret) =>
+  return verificationSecrets(django).map((secret) =>
     deriveSigningKey(secret, django.sesame, derivation),
   );
 }

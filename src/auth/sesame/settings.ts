@@ -4,6 +4,8 @@
  */
 import type { DjangoSettings } from '../../django/settings.js';
 import type { UserLookup } from '../../django/user-model.js';
+import type { SessionSettings } from '../session/settings.js';
+import type { SimpleJwtSettings } from '../simplejwt/settings.js';
 
 export interface SesameSettings {
   /** SESAME_MAX_AGE in seconds; null means tokens carry no timestamp and never expire. */
@@ -20,11 +22,16 @@ export interface SesameSettings {
 }
 
 /**
- * Django's settings with django-sesame's beside them, as the project's settings module holds
- * both; loadDjangoSettings reads them together, so one object reaches every authenticator.
+ * Django's settings with those of each authenticator's app beside them (django-sesame's,
+ * sessions', SimpleJWT's), as the project's settings module holds them all; loadDjangoSettings
+ * reads them together, so one object reaches every authenticator.
  */
 export interface DjangoSesameSettings extends DjangoSettings {
   readonly sesame: SesameSettings;
+  /** SESSION_* and AUTHENTICATION_BACKENDS; Django's defaults when absent. */
+  readonly session?: SessionSettings;
+  /** SIMPLE_JWT_*; SimpleJWT's defaults when absent. */
+  readonly simpleJwt?: SimpleJwtSettings;
 }
 
 export const DEFAULT_SESAME_SETTINGS: SesameSettings = Object.freeze({
