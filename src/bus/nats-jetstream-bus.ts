@@ -30,6 +30,7 @@ import {
   withTimeout,
 } from './nats-shared.js';
 import { publishFailed } from './publish.js';
+import { StreamWindow, WINDOW_MAX_BYTES, type PositionOrder } from './stream-window.js';
 
 export interface NatsJetStreamBusOptions {
   readonly servers: readonly string[];
@@ -50,7 +51,6 @@ export interface NatsJetStreamBusOptions {
   readonly checkIntervalMs?: number;
 }
 
-const WINDOW_MAX_BYTES = 64 * 1024 * 1024;
 const CHECK_INTERVAL_MS = 1000;
 /** How long a replay's read of the stream may take. */
 const REPLAY_TIMEOUT_MS = 5000;
@@ -65,63 +65,11 @@ function compareSequences(a: string, b: string): number {
   return (parseSequence(a) ?? 0) - (parseSequence(b) ?? 0);
 }
 
-interface Kept {
-  readonly seq: number;
-  readonly entry: HistoryEntry;
-  readonly bytes: number;
-}
-
-/**
- * The newest events read, bounded by entries and bytes: every event after `floor` up to the
- * newest is here, so a replay of recent history needs no request to NATS.
- */
-class SequenceWindow {
-  private kept: Kept[] = [];
-  private head = 0;
-  private bytes = 0;
-  floor = 0;
-
-  constructor(
-    private readonly maxEntries: number,
-    private readonly maxBytes: number,
-  ) {}
-
-  reset(floor: number): void {
-    this.kept = [];
-    this.head = 0;
-    this.bytes = 0;
-    this.floor = floor;
-  }
-
-  push(seq: number, payload: string): void {
-    const bytes = 2 * payload.length + 64;
-    if (bytes > this.maxBytes) return this.reset(seq);
-    this.kept.push({ seq, entry: { offset: String(seq), payload }, bytes });
-    this.bytes += bytes;
-    while (this.kept.length - this.head > this.maxEntries || this.bytes > this.maxBytes) {
-      const oldest = this.kept[this.head++]!;
-      this.bytes -= oldest.bytes;
-      this.floor = oldest.seq;
-    }
-    if (this.head > 1024) {
-      this.kept = this.kept.slice(this.head);
-      this.head = 0;
-    }
-  }
-
-  /** Entries after `since` up to `until`; undefined when more than `limit`. */
-  range(since: number, until: number, limit: number): HistoryEntry[] | undefined {
-    const entries: HistoryEntry[] = [];
-    for (let i = this.head; i < this.kept.length; i++) {
-      const { seq, entry } = this.kept[i]!;
-      if (seq <= since) continue;
-      if (seq > until) break;
-      if (entries.length === limit) return undefined;
-      entries.push(entry);
-    }
-    return entries;
-  }
-}
+/** Sequence numbers as a window's positions. */
+const SEQUENCE_ORDER: PositionOrder<number> = {
+  parse: parseSequence,
+  compare: (a, b) => a - b,
+};
 
 /**
  * NATS JetStream: events are published on their content type's subject into one stream, which
@@ -138,9 +86,13 @@ export function createNatsJetStreamBus(options: NatsJetStreamBusOptions): Bus {
   const link = createNatsLink({ servers: options.servers, name: 'sidecast-jetstream', observer });
   const description = `${link.where}, JetStream stream "${stream}"`;
   const control = natsControlChannel(link, `${prefix}.control`);
-  const window = new SequenceWindow(
-    Math.max(1, options.historyMaxEntries),
-    options.windowMaxBytes ?? WINDOW_MAX_BYTES,
+  const window = new StreamWindow(
+    {
+      maxEntries: Math.max(1, options.historyMaxEntries),
+      maxBytes: options.windowMaxBytes ?? WINDOW_MAX_BYTES,
+    },
+    SEQUENCE_ORDER,
+    0,
   );
   let handler: BusHandler | undefined;
   let epoch = '';
@@ -192,8 +144,9 @@ export function createNatsJetStreamBus(options: NatsJetStreamBusOptions): Bus {
     lastRead = seq;
     const text = textOf(message.data, observer);
     if (text === undefined) return;
-    window.push(seq, text);
-    handler?.(text, { offset: String(seq), epoch });
+    const offset = String(seq);
+    window.push(offset, text, seq);
+    handler?.(text, { offset, epoch });
   }
 
   async function follow(js: JetStreamClient): Promise<void> {
@@ -330,9 +283,11 @@ export function createNatsJetStreamBus(options: NatsJetStreamBusOptions): Bus {
         return { complete: false, gap: 'invalid' };
       if (from === to) return { complete: true, entries: [] };
       if (to - from > limit) return { complete: false, gap: 'too_many' };
-      if (from >= window.floor) {
+      if (window.covers(from)) {
         const entries = window.range(from, to, limit);
-        return entries ? { complete: true, entries } : { complete: false, gap: 'too_many' };
+        return entries
+          ? { complete: true, entries: entries.map(({ entry }) => entry) }
+          : { complete: false, gap: 'too_many' };
       }
       return readRange(from, to, limit);
     },

@@ -25,6 +25,7 @@ import {
 import {
   compareEntryIds,
   compareIdStrings,
+  ENTRY_ID_ORDER,
   entryTime,
   parseEntryId,
   ZERO_ID,
@@ -39,7 +40,7 @@ import {
   type StreamEntry,
   type StreamInfo,
 } from './stream-replies.js';
-import { StreamWindow } from './stream-window.js';
+import { StreamWindow, WINDOW_MAX_BYTES } from './stream-window.js';
 import { redisControlChannel } from './redis-bus.js';
 import { errorText, retryDelay } from './redis-shared.js';
 
@@ -68,7 +69,6 @@ export interface RedisStreamsBusOptions {
   readonly readCount?: number;
 }
 
-const WINDOW_MAX_BYTES = 64 * 1024 * 1024;
 const CHECK_INTERVAL_MS = 1000;
 const HANG_AFTER_MS = 3000;
 const BLOCK_MS = 5000;
@@ -127,6 +127,7 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
       maxEntries: options.windowMaxEntries ?? options.historyMaxEntries,
       maxBytes: options.windowMaxBytes ?? WINDOW_MAX_BYTES,
     },
+    ENTRY_ID_ORDER,
     parseEntryId(ZERO_ID)!,
   );
 

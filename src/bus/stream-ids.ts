@@ -1,3 +1,5 @@
+import type { PositionOrder } from './stream-window.js';
+
 /**
  * Redis stream entry ids, "<milliseconds>-<sequence>": two unsigned 64-bit integers, ordered as
  * a pair. They are compared as numbers, never as text ("9-0" comes before "10-0").
@@ -26,6 +28,12 @@ export function compareEntryIds(a: EntryId, b: EntryId): number {
   if (a.seq !== b.seq) return a.seq < b.seq ? -1 : 1;
   return 0;
 }
+
+/** Entry ids as a window's positions. */
+export const ENTRY_ID_ORDER: PositionOrder<EntryId> = {
+  parse: parseEntryId,
+  compare: compareEntryIds,
+};
 
 /**
  * Orders two id strings. Something that is not an id sorts before every id (and such strings

@@ -1,10 +1,19 @@
 import type { HistoryEntry } from './bus.js';
-import { compareEntryIds, parseEntryId, type EntryId } from './stream-ids.js';
+
+/**
+ * How a history's offsets are read and ordered: Redis stream entry ids (stream-ids.ts) or
+ * JetStream sequence numbers. Parsed once per event, compared as values, never as text.
+ */
+export interface PositionOrder<P> {
+  /** The position an offset names, or undefined for text that names none. */
+  parse(offset: string): P | undefined;
+  compare(a: P, b: P): number;
+}
 
 /** One event of the window: its id (parsed once) and payload. */
-export interface WindowEntry {
+export interface WindowEntry<P> {
   readonly id: string;
-  readonly parsed: EntryId;
+  readonly parsed: P;
   readonly payload: string;
   /**
    * The entry every replay of this event hands out: one object, so what a reader derives from it
@@ -20,6 +29,9 @@ export interface WindowBounds {
   readonly maxBytes: number;
 }
 
+/** The byte bound unless configured: 64 MiB. */
+export const WINDOW_MAX_BYTES = 64 * 1024 * 1024;
+
 /** Only the oldest entries are ever removed, so the array is compacted now and then, not shifted. */
 const COMPACT_AFTER = 1024;
 
@@ -29,19 +41,22 @@ function cost(id: string, payload: string): number {
 
 /**
  * The most recent events this process read, bounded by entries and bytes, so that memory does
- * not grow with the stream and a replay of recent history needs no Redis command. It holds every
- * event of the stream after `floor` up to the newest one added: contiguous, with no hole, which
- * is what lets it answer a replay on its own. Removing the oldest entry moves the floor up to it.
+ * not grow with the stream and a replay of recent history asks nothing of the broker. It holds
+ * every event of the stream after `floor` up to the newest one added: contiguous, with no hole,
+ * which is what lets it answer a replay on its own. Removing the oldest entry moves the floor up
+ * to it.
  */
-export class StreamWindow {
+export class StreamWindow<P> {
   private readonly bounds: WindowBounds;
-  private entries: WindowEntry[] = [];
+  private readonly order: PositionOrder<P>;
+  private entries: WindowEntry<P>[] = [];
   private head = 0;
   private totalBytes = 0;
-  private floorId: EntryId;
+  private floorId: P;
 
-  constructor(bounds: WindowBounds, floor: EntryId) {
+  constructor(bounds: WindowBounds, order: PositionOrder<P>, floor: P) {
     this.bounds = bounds;
+    this.order = order;
     this.floorId = floor;
   }
 
@@ -54,12 +69,12 @@ export class StreamWindow {
   }
 
   /** Every event after this id (exclusive) is in the window. */
-  get floor(): EntryId {
+  get floor(): P {
     return this.floorId;
   }
 
   /** Forgets everything: what is held now belongs to a history that was lost. */
-  reset(floor: EntryId): void {
+  reset(floor: P): void {
     this.entries = [];
     this.head = 0;
     this.totalBytes = 0;
@@ -68,11 +83,12 @@ export class StreamWindow {
 
   /**
    * Appends the newest event; ids must increase. An event larger than the whole byte bound is
-   * not kept, and the floor moves past it, so the window stays contiguous.
+   * not kept, and the floor moves past it, so the window stays contiguous. A caller that holds
+   * the position already passes it, saving a parse.
    */
-  push(id: string, payload: string): void {
-    const parsed = parseEntryId(id);
-    if (!parsed) return;
+  push(id: string, payload: string, position?: P): void {
+    const parsed = position ?? this.order.parse(id);
+    if (parsed === undefined) return;
     const bytes = cost(id, payload);
     if (bytes > this.bounds.maxBytes || this.bounds.maxEntries === 0) {
       this.reset(parsed);
@@ -97,17 +113,17 @@ export class StreamWindow {
   }
 
   /** Whether every event after `since` is here. */
-  covers(since: EntryId): boolean {
-    return compareEntryIds(since, this.floorId) >= 0;
+  covers(since: P): boolean {
+    return this.order.compare(since, this.floorId) >= 0;
   }
 
   /** The events after `since` up to and including `until`, or undefined past `max` of them. */
-  range(since: EntryId, until: EntryId, max: number): WindowEntry[] | undefined {
+  range(since: P, until: P, max: number): WindowEntry<P>[] | undefined {
     const start = this.firstAfter(since);
-    const found: WindowEntry[] = [];
+    const found: WindowEntry<P>[] = [];
     for (let index = start; index < this.entries.length; index++) {
       const entry = this.entries[index]!;
-      if (compareEntryIds(entry.parsed, until) > 0) break;
+      if (this.order.compare(entry.parsed, until) > 0) break;
       if (found.length === max) return undefined;
       found.push(entry);
     }
@@ -115,12 +131,12 @@ export class StreamWindow {
   }
 
   /** Index of the first entry after `id`: a binary search, the window being in id order. */
-  private firstAfter(id: EntryId): number {
+  private firstAfter(id: P): number {
     let low = this.head;
     let high = this.entries.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (compareEntryIds(this.entries[middle]!.parsed, id) <= 0) low = middle + 1;
+      if (this.order.compare(this.entries[middle]!.parsed, id) <= 0) low = middle + 1;
       else high = middle;
     }
     return low;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { historyLost } from '../../src/bus/stream-epoch.js';
-import { compareIdStrings, parseEntryId } from '../../src/bus/stream-ids.js';
+import { compareIdStrings, ENTRY_ID_ORDER, parseEntryId } from '../../src/bus/stream-ids.js';
 import { historyFloor, type StreamInfo } from '../../src/bus/stream-replies.js';
 import { StreamWindow } from '../../src/bus/stream-window.js';
 
@@ -39,7 +39,11 @@ describe('stream entry ids', () => {
 
 describe('the window of recent events', () => {
   it('keeps at most maxEntries, moving its floor up to the last one removed', () => {
-    const window = new StreamWindow({ maxEntries: 3, maxBytes: 1 << 20 }, id('0-0'));
+    const window = new StreamWindow(
+      { maxEntries: 3, maxBytes: 1 << 20 },
+      ENTRY_ID_ORDER,
+      id('0-0'),
+    );
     for (let n = 1; n <= 5; n++) window.push(`${n}-0`, `{"n":${n}}`);
     assert.equal(window.size, 3);
     assert.deepEqual(window.floor, id('2-0'));
@@ -58,7 +62,11 @@ describe('the window of recent events', () => {
   });
 
   it('keeps at most maxBytes, and skips past an event larger than all of it', () => {
-    const window = new StreamWindow({ maxEntries: 1000, maxBytes: 2000 }, id('0-0'));
+    const window = new StreamWindow(
+      { maxEntries: 1000, maxBytes: 2000 },
+      ENTRY_ID_ORDER,
+      id('0-0'),
+    );
     for (let n = 1; n <= 100; n++) window.push(`${n}-0`, 'x'.repeat(100));
     assert.ok(window.bytes <= 2000, `${window.bytes} bytes`);
     assert.ok(window.size > 0 && window.size < 100);
@@ -72,8 +80,34 @@ describe('the window of recent events', () => {
     );
   });
 
+  it('orders positions as its order says: sequence numbers as numbers, 9 before 10', () => {
+    const sequences = {
+      parse: (offset: string) => (/^\d+$/.test(offset) ? Number(offset) : undefined),
+      compare: (a: number, b: number) => a - b,
+    };
+    const window = new StreamWindow({ maxEntries: 5, maxBytes: 1 << 20 }, sequences, 0);
+    for (let seq = 8; seq <= 12; seq++) window.push(String(seq), `e${seq}`, seq);
+    window.push('not a sequence', 'ignored');
+    window.push('13', 'e13');
+    assert.equal(window.size, 5);
+    assert.equal(window.floor, 8);
+    assert.ok(window.covers(8) && !window.covers(7));
+    assert.deepEqual(
+      window.range(9, 12, 10)?.map((entry) => entry.entry),
+      [
+        { offset: '10', payload: 'e10' },
+        { offset: '11', payload: 'e11' },
+        { offset: '12', payload: 'e12' },
+      ],
+    );
+  });
+
   it('stays correct across compactions', () => {
-    const window = new StreamWindow({ maxEntries: 10, maxBytes: 1 << 20 }, id('0-0'));
+    const window = new StreamWindow(
+      { maxEntries: 10, maxBytes: 1 << 20 },
+      ENTRY_ID_ORDER,
+      id('0-0'),
+    );
     for (let n = 1; n <= 5000; n++) window.push(`${n}-0`, String(n));
     assert.deepEqual(
       window.range(id('4990-0'), id('5000-0'), 10)?.map((entry) => entry.payload),
