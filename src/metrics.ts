@@ -140,7 +140,7 @@ export function createMetrics(sources: MetricsSources = {}) {
     }),
     permissionRecheckFailures: new Counter({
       name: 'sidecast_permission_recheck_failures_total',
-      help: 'Batches of live users that could not be re-checked (the database did not answer); their connections are kept until the next re-check.',
+      help: 'Re-checks that failed: a batch of live users or group members the database did not answer, or one user whose update could not be applied; their connections are kept until the next re-check.',
       registers,
     }),
     permissionChanges: new Counter({
