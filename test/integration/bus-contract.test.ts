@@ -27,6 +27,7 @@ import { createRedisStreamsBus } from '../../src/bus/redis-streams-bus.js';
 import { isSidecastError } from '../../src/errors.js';
 import {
   createRedisCluster,
+  natsAnswers,
   type RedisClusterHandle,
   type RedisClusterNode,
 } from '../support/brokers.js';
@@ -122,15 +123,6 @@ async function natsServer() {
   const folder = mkdtempSync(join(tmpdir(), 'sidecast-nats-one-'));
   const url = `nats://127.0.0.1:${port}`;
   let child: ReturnType<typeof spawnTracked> | undefined;
-  const answers = async () => {
-    try {
-      const connection = await connect({ servers: url, reconnect: false, timeout: 500 });
-      await connection.close();
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const server = {
     url,
     async start() {
@@ -141,7 +133,7 @@ async function natsServer() {
           stdio: 'ignore',
         },
       );
-      await waitFor(answers, 10_000, 'nats-server', 50);
+      await waitFor(() => natsAnswers(url), 10_000, 'nats-server', 50);
     },
     async stop() {
       const running = child;

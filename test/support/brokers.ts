@@ -35,7 +35,8 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
-async function natsAnswers(url: string): Promise<boolean> {
+/** Whether a nats-server answers at `url` now: one connection attempt, no retries. */
+export async function natsAnswers(url: string): Promise<boolean> {
   try {
     const connection = await connect({ servers: url, timeout: 500, reconnect: false });
     await connection.close();
