@@ -14,6 +14,7 @@
  * and the database sees one re-check query at a time.
  */
 import type { UserDirectory, UserState } from '../auth/authenticator.js';
+import { chunks } from '../chunks.js';
 import type { Logger, LogLimiter } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { readControlMessage, type ControlMessage } from './control-message.js';
@@ -84,12 +85,6 @@ export function revocationReason(
   const { session } = connection;
   if (session !== undefined && endedSessions.has(session)) return 'session_ended';
   return undefined;
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 export function createLivePermissions(

@@ -5,6 +5,7 @@
  * Database sessions can also be asked whether they still exist, which is how logging out reaches
  * connections already open.
  */
+import { chunks } from '../../chunks.js';
 import type { DjangoDb } from '../../django/db.js';
 import { isoformat, nowMicros, storageText, wallTime } from '../../django/last-login.js';
 import type { DjangoSettings } from '../../django/settings.js';
@@ -86,8 +87,7 @@ export function createSessionReader(
   return {
     async ended(sessionKeys) {
       const ended = new Set(sessionKeys);
-      for (let i = 0; i < sessionKeys.length; i += KEYS_PER_QUERY) {
-        const keys = sessionKeys.slice(i, i + KEYS_PER_QUERY);
+      for (const keys of chunks(sessionKeys, KEYS_PER_QUERY)) {
         const rows = await db.query<{ key: unknown }>(existing(keys.length), [
           ...keys,
           nowParam(db, django),
